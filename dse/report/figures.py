@@ -1,0 +1,75 @@
+"""Plotly rendering of a ParetoInfo; plotly is imported inside the functions so `import dse.report` stays light."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from dse.report.pareto import ParetoInfo, pareto_info
+
+if TYPE_CHECKING:
+    import plotly.graph_objects
+
+logger = logging.getLogger(__name__)
+
+# Marker style and legend position per group, in ParetoInfo.groups order (pareto, dominated, infeasible).
+_STYLES: tuple[dict[str, Any], ...] = (
+    {"size": 11, "color": "#1f77b4", "line": {"width": 1, "color": "#0b3d66"}},
+    {"size": 6, "color": "#b0b0b0"},
+    {"size": 8, "color": "#d62728", "symbol": "x"},
+)
+_DRAW_ORDER = (1, 2, 0)  # draw the front last so it sits on top of the grey cloud
+
+
+def pareto_figure(info: ParetoInfo, *, title: str = "Pareto front") -> plotly.graph_objects.Figure:
+    """Three panels (accuracy vs LUT, accuracy vs fps, fps vs LUT) with one legend entry per group."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=len(info.panels), horizontal_spacing=0.07,
+        subplot_titles=[f"{p.y_title.split(' (')[0]} vs {p.x_title.split(' (')[0]}" for p in info.panels],
+    )
+    for g in _DRAW_ORDER:
+        group, style = info.groups[g], _STYLES[g]
+        for col, (x, y) in enumerate(group.xy, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(x), y=list(y), mode="markers", name=group.label, marker=style,
+                    legendgroup=group.label, legendrank=g + 1, showlegend=col == 1,
+                    text=list(group.hover), hovertemplate="%{text}<extra>" + group.label + "</extra>",
+                ),
+                row=1, col=col,
+            )
+    for col, p in enumerate(info.panels, start=1):
+        fig.update_xaxes(title_text=p.x_title, type="log" if p.x_log else "linear", row=1, col=col)
+        fig.update_yaxes(title_text=p.y_title, type="log" if p.y_log else "linear", row=1, col=col)
+    complete = f" ({info.n_complete} complete)" if info.n_complete != info.n_trials else ""
+    fig.update_layout(
+        title=f"{title} — {info.n_trials} trials{complete}, {info.n_pareto} on the Pareto front",
+        template="plotly_white", height=540, hovermode="closest", margin={"b": 120},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.25, "x": 0},
+    )
+    return fig
+
+
+def write_pareto_html(df: pd.DataFrame, path: Path, *, title: str) -> Path:
+    """Write a self-contained (offline) HTML report; atomic, so a crash never leaves half a file."""
+    path = Path(path)
+    html = pareto_figure(pareto_info(df), title=title).to_html(include_plotlyjs=True, full_html=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    logger.debug("wrote Pareto report %s", path)
+    return path

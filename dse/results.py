@@ -1,0 +1,64 @@
+"""Read-only access to a finished or running study: trials as a DataFrame, the Pareto front."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dse.artifacts import StudyLayout
+from dse.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+PARAMS = ("weight_bits", "act_bits", "hidden_width", "hidden_layers", "target_fps")
+METRICS = ("val_accuracy", "test_accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp",
+           "max_cycles", "bottleneck", "fits", "limiting_resource", "train_s", "export_s", "finn_s")
+
+
+def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:
+    """Open the study a `finn-dse run` left in ``workdir`` (its study.json names study and storage)."""
+    import optuna
+
+    from dse.study import make_storage
+
+    layout = StudyLayout(Path(workdir))
+    if not layout.meta.exists():
+        raise ConfigError(f"no FINN-DSE study in {workdir} (no study.json); run `finn-dse run STUDY.yaml "
+                          f"--workdir {workdir}` first")
+    meta = json.loads(layout.meta.read_text())
+    url = storage_url or meta["storage"]
+    try:
+        return optuna.load_study(study_name=meta["study_name"], storage=make_storage(url))
+    except KeyError:
+        raise ConfigError(f"study {meta['study_name']!r} not found in {url}") from None
+
+
+def pareto_numbers(study: optuna.Study) -> set[int]:
+    """Trial numbers on the feasible Pareto front (Optuna's own front; constraints respected)."""
+    return {t.number for t in study.best_trials}
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: parameters, figures, state, feasibility, Pareto membership."""
+    import pandas as pd
+
+    front = pareto_numbers(study)
+    rows: list[dict[str, Any]] = []
+    for t in study.get_trials(deepcopy=False):
+        complete = t.state.name == "COMPLETE"
+        feasible = complete and all(v <= 0 for v in t.constraints.values())
+        row: dict[str, Any] = {"number": t.number, "state": t.state.name, "feasible": feasible,
+                               "pareto": t.number in front}
+        row.update({p: t.params.get(p) for p in PARAMS})
+        row.update({m: t.user_attrs.get(m) for m in METRICS})
+        row["reason"] = t.user_attrs.get("reason") or t.user_attrs.get("fail_reason")
+        row["retry_of"] = t.user_attrs.get("retry_of")
+        row["artifact_dir"] = t.user_attrs.get("artifact_dir")
+        row["duration_s"] = t.duration.total_seconds() if t.duration is not None else math.nan
+        rows.append(row)
+    columns = ["number", "state", "feasible", "pareto", *PARAMS, *METRICS, "reason", "retry_of",
+               "artifact_dir", "duration_s"]
+    return pd.DataFrame(rows, columns=columns)

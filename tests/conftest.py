@@ -1,0 +1,37 @@
+"""Shared fixtures: real MNIST (fetched once), and one real smoke study run through the CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def finn_dse(*args: str, check: bool = True, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run the real console script (as a user would)."""
+    exe = Path(sys.executable).with_name("finn-dse")
+    proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"finn-dse {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    from dse.data import default_data_root, fetch_mnist
+
+    root = default_data_root(os.environ)
+    fetch_mnist(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
+    workdir = tmp_path_factory.mktemp("smoke") / "run"
+    proc = finn_dse("run", "studies/smoke.yaml", "--workdir", str(workdir))
+    assert "Pareto front of smoke" in proc.stdout
+    return workdir

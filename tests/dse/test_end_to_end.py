@@ -1,0 +1,111 @@
+"""The walking skeleton as a user runs it: a real smoke study, the Pareto table, an export
+that finn-plus accepts and that reproduces its own estimates."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import finn_dse
+
+pytestmark = [pytest.mark.slow, pytest.mark.finn]
+
+
+@pytest.fixture(scope="module")
+def bundle(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    from dse.results import load_study
+
+    study = load_study(smoke_workdir)
+    front = sorted(t.number for t in study.best_trials)
+    assert front, "the smoke study has no feasible Pareto trial"
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(front[0]), "--out", str(out))
+    return out, front[0]
+
+
+def test_run_leaves_database_trials_and_plot(smoke_workdir: Path) -> None:
+    from dse.results import load_study, trials_frame
+
+    frame = trials_frame(load_study(smoke_workdir))
+    assert len(frame) == 4 and (frame.state == "COMPLETE").all()
+    assert frame.val_accuracy.between(0.5, 1.0).all() and frame.test_accuracy.between(0.5, 1.0).all()
+    assert (frame.fps > 0).all() and (frame.lut > 0).all() and frame.fits.all()
+    html = (smoke_workdir / "pareto.html").read_text()
+    assert "plotly" in html and "Pareto front" in html
+    for number in frame.number:
+        trial_dir = smoke_workdir / "trials" / f"{number:05d}"
+        for name in ("model.onnx", "folding_config.json", "estimate.json", "metrics.json", "weights.pt"):
+            assert (trial_dir / name).exists(), name
+        assert (trial_dir / "finn_reports" / "estimate_network_performance.json").exists()
+
+
+def test_rerun_resumes_without_new_trials(smoke_workdir: Path) -> None:
+    proc = finn_dse("run", "studies/smoke.yaml", "--workdir", str(smoke_workdir))
+    assert "already has 4 finished trials" in proc.stderr
+    assert "Pareto front of smoke (4 trials)" in proc.stdout
+
+
+def test_pareto_command_prints_the_front(smoke_workdir: Path, bundle: tuple[Path, int]) -> None:
+    proc = finn_dse("pareto", "--workdir", str(smoke_workdir))
+    assert "Pareto front of smoke" in proc.stdout and "MVAU" in proc.stdout
+
+
+def test_bundle_loads_in_finn_and_reproduces_estimates(bundle: tuple[Path, int]) -> None:
+    from finn.builder.build_dataflow_config import DataflowBuildConfig, ShellFlowType
+
+    from dse import finn_flow
+
+    out, trial = bundle
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["model.onnx", "folding_config.json", "build.yaml", "estimates.json", "README.md"])
+    cfg = DataflowBuildConfig.construct_from(out / "build.yaml")
+    assert cfg.board == "U280" and cfg.shell_flow_type == ShellFlowType.VITIS_ALVEO
+    assert cfg.synth_clk_period_ns == 5.0 and cfg.folding_config_file == (out / "folding_config.json").absolute()
+    assert {o.value for o in cfg.generate_outputs} >= {"bitfile", "pynq_driver", "deployment_package"}
+    assert cfg._resolve_fpga_part() == "xcu280-fsvh2892-2L-e"
+
+    recorded = json.loads((out / "estimates.json").read_text())
+    assert recorded["trial"] == trial
+    folding = json.loads((out / "folding_config.json").read_text())
+    again = finn_flow.estimate(out / "model.onnx", board=cfg.board, clock_ns=cfg.synth_clk_period_ns,
+                               folding=folding, mvau_wwidth_max=cfg.mvau_wwidth_max)
+    assert again.estimate.to_dict() == recorded["hardware"]
+    assert "finn build build.yaml model.onnx" in (out / "README.md").read_text()
+
+
+def test_export_twice_gives_the_same_bundle(smoke_workdir: Path, bundle: tuple[Path, int], tmp_path: Path) -> None:
+    out, trial = bundle
+    finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path))
+    for f in out.iterdir():
+        assert (tmp_path / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_bundle_model_predicts_like_pytorch(smoke_workdir: Path, bundle: tuple[Path, int], mnist_root: Path) -> None:
+    import torch
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from dse.data import load_mnist
+    from dse.models.tfc import TFCConfig, build_tfc
+
+    out, trial = bundle
+    params = json.loads((out / "estimates.json").read_text())["params"]
+    net = build_tfc(TFCConfig(hidden=(params["hidden_width"],) * params["hidden_layers"],
+                              weight_bits=params["weight_bits"], act_bits=params["act_bits"]))
+    net.load_state_dict(torch.load(smoke_workdir / "trials" / f"{trial:05d}" / "weights.pt"))
+    net.eval()
+    test = load_mnist(mnist_root, val_size=1000).test
+    images = test.images[:40].reshape(40, 784).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(images)).argmax(dim=1).numpy()
+    model = ModelWrapper(str(out / "model.onnx"))
+    iname, oname = model.graph.input[0].name, model.graph.output[0].name
+    got = [int(execute_onnx(model, {iname: images[i:i + 1]})[oname].flatten()[0]) for i in range(40)]
+    assert (np.array(got) == expected).mean() >= 0.95  # binary nets can tie exactly; allow rare ties
+
+
+def test_export_rejects_unknown_trial(smoke_workdir: Path, tmp_path: Path) -> None:
+    proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", "99", "--out", str(tmp_path), check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == "error: study 'smoke' has no trial 99 (trials: 0..3)"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dse.errors import ConfigError
+from dse.spec import load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["tfc_mnist.yaml", "smoke.yaml"])
+def test_ready_study_files_validate(name: str) -> None:
+    spec = load_spec(ROOT / "studies" / name)
+    assert spec.hardware.board == "U280"
+    assert spec.name == name.removesuffix(".yaml")
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"name": "x", "space": {"weight_bits": [3]}}, "space.weight_bits.0: Input should be 1, 2, 4 or 8 (got 3)"),
+    ({"name": "x", "trainig": {}}, "trainig: unknown key"),
+    ({"name": "x", "hardware": {"board": "U250"}}, "hardware.board: unknown board 'U250'; allowed: U280"),
+    ({"name": "x", "sampler": "cmaes"}, "sampler: Input should be 'tpe', 'nsga2' or 'random' (got 'cmaes')"),
+    ({"name": "a/b"}, "name: use letters"),
+    ({"space": {}}, "name: Field required"),
+    ({"name": "x", "training": {"epochs": 0}}, "training.epochs: Input should be greater than or equal to 1"),
+])
+def test_errors_name_key_allowed_and_given(data: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_spec(data, source="s.yaml")
+    assert expected in str(info.value)
+    assert str(info.value).startswith("s.yaml: ")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_list_item_reported_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_spec({"name": "x", "space": {"weight_bits": [3]}})
+    assert "too_short" not in str(info.value) and "at least 1 item" not in str(info.value)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text("name: x\nspace: [1, 2\n")
+    with pytest.raises(ConfigError, match="broken.yaml: line"):
+        load_spec(f)
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_spec(tmp_path / "nope.yaml")
+    f = tmp_path / "list.yaml"
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_spec(f)
