@@ -37,6 +37,16 @@ def _setup_logging(debug: bool) -> None:
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not debug:
+        handler.addFilter(_no_tracebacks)
+
+
+def _no_tracebacks(record: logging.LogRecord) -> bool:
+    """Keep third-party warnings to their one line; Ctrl-C needs no 'trial failed' note at all."""
+    if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+        return False
+    record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _data_root(option: Path | None) -> Path:
