@@ -1,6 +1,20 @@
-"""Closed-form FINN cost models and device data. Pure: stdlib and numpy only."""
+"""Closed-form FINN cost models, device data, folding options and solver. Pure: stdlib + numpy.
+
+Importing the package registers one cost model per FINN node type (see estimators.core).
+"""
 from __future__ import annotations
 
+from estimators import dwc, fifo, mvau, streaming, swg, thresholding, vvau  # noqa: F401  (registration)
+from estimators import knobs  # noqa: F401  (folding options per node type)
+from estimators.core import FoldingError, NodeCost, UnknownLayerError, known_layer_types, node_cost
 from estimators.devices import BOARDS, Board, FitReport, Resources, check_fit, get_board
+from estimators.folding import FoldingLimits, apply_folding_config, evaluate_batch, folding_config, option_tables
+from estimators.graph import DataflowGraph, NetworkEstimate, estimate_graph
+from estimators.solver import Solution, device_weights, solve_for_budget, solve_for_target
 
-__all__ = ["BOARDS", "Board", "FitReport", "Resources", "check_fit", "get_board"]
+__all__ = [
+    "BOARDS", "Board", "DataflowGraph", "FitReport", "FoldingError", "FoldingLimits", "NetworkEstimate",
+    "NodeCost", "Resources", "Solution", "UnknownLayerError", "apply_folding_config", "check_fit",
+    "device_weights", "estimate_graph", "evaluate_batch", "folding_config", "get_board", "known_layer_types",
+    "node_cost", "option_tables", "solve_for_budget", "solve_for_target",
+]

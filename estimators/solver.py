@@ -1,0 +1,151 @@
+"""Resource-aware folding: the cheapest folding that meets a throughput target, or the fastest
+folding that fits a device. Exact over the option tables of `estimators.folding`.
+
+Why this beats FINN's SetFolding: SetFolding raises PE/SIMD greedily per node without looking at
+resources, stops silently at its SIMD x W cap, and never chooses memory styles. Here every node
+picks, among its options fast enough for the target, the one with the lowest weighted resource
+cost; because FINN's costs are per node, that choice is optimal for the weighted sum.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from estimators.devices import Board, Resources, check_fit
+from estimators.folding import FoldingLimits, OptionTable, apply_choice, evaluate_batch, option_tables
+from estimators.graph import DataflowGraph
+
+RESOURCES = ("lut", "bram18", "uram", "dsp")
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    graph: DataflowGraph  # the folded graph
+    choice: tuple[int, ...]
+    target_cycles: int | None
+    met: bool  # the target was reached (target mode) / a fitting folding exists (budget mode)
+    max_cycles: int
+    fps: float
+    lut: float
+    bram18: float
+    uram: float
+    dsp: float
+    # When the target cannot be met: the layers whose fastest option is still too slow.
+    limiting_layers: tuple[str, ...] = ()
+    best_reachable_fps: float = 0.0
+
+
+def device_weights(board: Board) -> dict[str, float]:
+    """Weigh each resource by the inverse of the board's usable amount (LUT-equivalents)."""
+    usable = board.usable()
+    return {r: (usable.lut / getattr(usable, r)) if getattr(usable, r) > 0 else 1e9 for r in RESOURCES}
+
+
+def _select(tables: Sequence[OptionTable], target_cycles: int, weights: Mapping[str, float]) -> list[int] | None:
+    choice = []
+    for table in tables:
+        ok = table.max_cycles <= target_cycles
+        if not ok.any():
+            return None
+        score = sum(weights.get(r, 0.0) * getattr(table, r) for r in RESOURCES)
+        score = np.where(ok, score, np.inf)
+        best = np.flatnonzero(score == score.min())
+        # Among equally cheap options, the fastest leaves the most slack.
+        choice.append(int(best[np.argmin(table.max_cycles[best])]))
+    return choice
+
+
+def _solution(graph: DataflowGraph, tables: Sequence[OptionTable], choice: Sequence[int], *, clock_ns: float,
+              target_cycles: int | None, met: bool, limiting: tuple[str, ...] = (), best_fps: float = 0.0) -> Solution:
+    res = evaluate_batch(graph, tables, np.array([choice]))
+    return Solution(graph=apply_choice(graph, tables, choice), choice=tuple(int(c) for c in choice),
+                    target_cycles=target_cycles, met=met, max_cycles=int(res.max_cycles[0]),
+                    fps=float(res.fps(clock_ns)[0]), lut=float(res.lut[0]), bram18=float(res.bram18[0]),
+                    uram=float(res.uram[0]), dsp=float(res.dsp[0]), limiting_layers=limiting,
+                    best_reachable_fps=best_fps or float(res.fps(clock_ns)[0]))
+
+
+def fastest_cycles(tables: Sequence[OptionTable]) -> int:
+    return int(max(t.max_cycles.min() for t in tables))
+
+
+def solve_for_target(graph: DataflowGraph, part: str, *, target_fps: float, clock_ns: float,
+                     weights: Mapping[str, float], limits: FoldingLimits = FoldingLimits(),
+                     tables: Sequence[OptionTable] | None = None,
+                     caps: Mapping[str, float] | None = None) -> Solution:
+    """Cheapest folding (weighted resources) whose every node meets ``target_fps``.
+
+    ``caps`` bounds resources (e.g. {"bram18": 40}); met through a Lagrange multiplier on each
+    capped resource, searched by bisection. If the target is out of reach, the returned solution
+    is the fastest one, with ``met=False``, the limiting layers and the best reachable fps.
+    """
+    if target_fps <= 0:
+        raise ValueError(f"target_fps must be > 0, got {target_fps}")
+    tables = list(tables) if tables is not None else option_tables(graph, part, limits)
+    target_cycles = int(1e9 / clock_ns / target_fps)  # as FINN's DataflowBuildConfig rounds it
+    floor = fastest_cycles(tables)
+    best_fps = (1e9 / clock_ns) / floor
+    if target_cycles < floor:
+        limiting = tuple(graph.layers[t.members[0]].name for t in tables if t.max_cycles.min() > target_cycles)
+        choice = _select(tables, floor, weights)
+        assert choice is not None
+        return _solution(graph, tables, choice, clock_ns=clock_ns, target_cycles=target_cycles, met=False,
+                         limiting=limiting, best_fps=best_fps)
+    w = dict(weights)
+    choice = _select(tables, target_cycles, w)
+    assert choice is not None
+    for resource, cap in (caps or {}).items():
+        lo, hi = 0.0, 1.0
+        def used(c: list[int]) -> float:
+            return float(sum(getattr(t, resource)[i] for t, i in zip(tables, c)))
+        if used(choice) <= cap:
+            continue
+        while used(_select(tables, target_cycles, {**w, resource: w.get(resource, 0) + hi}) or choice) > cap and hi < 1e9:
+            hi *= 4
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            trial = _select(tables, target_cycles, {**w, resource: w.get(resource, 0) + mid})
+            assert trial is not None
+            if used(trial) <= cap:
+                hi = mid
+            else:
+                lo = mid
+        w[resource] = w.get(resource, 0) + hi
+        choice = _select(tables, target_cycles, w) or choice
+    return _solution(graph, tables, choice, clock_ns=clock_ns, target_cycles=target_cycles, met=True,
+                     best_fps=best_fps)
+
+
+def solve_for_budget(graph: DataflowGraph, part: str, *, board: Board, clock_ns: float,
+                     limits: FoldingLimits = FoldingLimits(), safety_margin: float = 0.0,
+                     tables: Sequence[OptionTable] | None = None) -> Solution:
+    """Highest-throughput folding that fits ``board`` within its usable limits."""
+    tables = list(tables) if tables is not None else option_tables(graph, part, limits)
+    weights = device_weights(board)
+    floor = fastest_cycles(tables)
+    candidates = np.unique(np.concatenate([t.max_cycles for t in tables]))
+    candidates = candidates[candidates >= floor]
+
+    def fits(c: list[int]) -> bool:
+        res = evaluate_batch(graph, tables, np.array([c]))
+        used = Resources(lut=res.lut[0], bram18=res.bram18[0], uram=res.uram[0], dsp=res.dsp[0])
+        return check_fit(used, board, safety_margin=safety_margin).fits
+
+    # Cheaper selections come with slower targets, so "fits" flips once along the candidates.
+    lo, hi, best = 0, len(candidates) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        choice = _select(tables, int(candidates[mid]), weights)
+        if choice is not None and fits(choice):
+            best, hi = (int(candidates[mid]), choice), mid - 1
+        else:
+            lo = mid + 1
+    if best is None:
+        slowest = _select(tables, int(candidates[-1]), weights)
+        assert slowest is not None
+        return _solution(graph, tables, slowest, clock_ns=clock_ns, target_cycles=None, met=False,
+                         best_fps=(1e9 / clock_ns) / floor)
+    return _solution(graph, tables, best[1], clock_ns=clock_ns, target_cycles=best[0], met=True,
+                     best_fps=(1e9 / clock_ns) / floor)
