@@ -154,6 +154,77 @@ def export(workdir: Path, trial: int, out_dir: Path, storage: str | None) -> Non
     out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--folding", type=click.Path(path_type=Path), help="FINN folding config (JSON) to apply.")
+@click.option("--target-fps", type=float, help="Solve for the cheapest folding that reaches this throughput.")
+@click.option("--fit", "fit", is_flag=True, help="Solve for the fastest folding that fits the board.")
+@click.option("--board", default="U280", show_default=True, help="Target board.")
+@click.option("--clock-ns", type=float, default=5.0, show_default=True, help="Clock period.")
+@click.option("--wwidth-max", type=click.IntRange(min=1), default=36, show_default=True,
+              help="Cap on SIMD x weight bits (FINN's mvau_wwidth_max); 0 < N.")
+@click.option("--no-wwidth-cap", is_flag=True, help="Lift the SIMD x weight bits cap (keeps FINN's 8191-bit limit).")
+@click.option("--compare-finn", is_flag=True, help="Also apply the folding in FINN and show FINN's own figures.")
+@click.option("--save-folding", type=click.Path(path_type=Path), help="Write the folding used as FINN JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of a table.")
+def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: bool, board: str, clock_ns: float,
+             wwidth_max: int, no_wwidth_cap: bool, compare_finn: bool, save_folding: Path | None,
+             as_json: bool) -> None:
+    """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
+    import json
+
+    from dse.errors import ConfigError
+    from dse.estimate import estimate_model
+
+    config = None
+    if folding is not None:
+        try:
+            config = json.loads(folding.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read folding config {folding}: {err}") from None
+    report = estimate_model(model, board=board, clock_ns=clock_ns, folding=config, target_fps=target_fps, fit=fit,
+                            wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn)
+    if save_folding is not None:
+        save_folding.write_text(json.dumps(report.data["folding"], indent=2) + "\n")
+    for note in report.notes:
+        logger.warning(note)
+    if as_json:
+        click.echo(report.to_json())
+        return
+    _print_estimate(report.data)
+
+
+def _print_estimate(d: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    finn = {n["name"]: n for n in d.get("finn", {}).get("nodes", [])}
+    table = Table(title=f"{d['model']} on {d['board']} at {d['clock_ns']} ns ({d['mode']} folding)")
+    for col in ("Node", "Op", "PE", "SIMD", "Cycles", "LUT", "BRAM18", "URAM", "DSP"):
+        table.add_column(col, justify="left" if col in ("Node", "Op") else "right")
+    if finn:
+        for col in ("FINN cycles", "FINN LUT", "FINN BRAM18"):
+            table.add_column(col, justify="right")
+    for n in d["nodes"]:
+        mark = " *" if n["name"] == d["bottleneck"] else ""
+        row = [n["name"] + mark, n["op_type"], str(n["pe"] or ""), str(n["simd"] or ""), f"{n['cycles']:,}",
+               f"{n['lut']:,.0f}", f"{n['bram18']:,.0f}", f"{n['uram']:,.0f}", f"{n['dsp']:,.0f}"]
+        if finn:
+            f = finn[n["name"]]
+            row += [f"{f['cycles']:,}", f"{f['lut']:,.0f}", f"{f['bram18']:,.0f}"]
+        table.add_row(*row)
+    t = d["totals"]
+    table.add_section()
+    table.add_row("total", "", "", "", f"{d['max_cycles']:,} max", f"{t['lut']:,.0f}", f"{t['bram18']:,.0f}",
+                  f"{t['uram']:,.0f}", f"{t['dsp']:,.0f}",
+                  *([f"{d['finn']['max_cycles']:,} max", f"{d['finn']['totals']['lut']:,.0f}",
+                     f"{d['finn']['totals']['bram18']:,.0f}"] if finn else []))
+    out.print(table)
+    fit = "fits" if d["fits"] else "DOES NOT FIT"
+    out.print(f"{d['fps']:,.0f} fps, latency {d['latency_ns'] / 1000:,.1f} us, bottleneck {d['bottleneck']} (*); "
+              f"{fit} the {d['board']} ({d['limiting_resource']} at {d['utilization'][d['limiting_resource']]:.1%} "
+              "of the usable budget)")
+
+
 @cli.command("fetch-data")
 @click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
               "or ~/.cache/finn-dse/data].")

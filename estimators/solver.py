@@ -67,6 +67,16 @@ def _solution(graph: DataflowGraph, tables: Sequence[OptionTable], choice: Seque
                     best_reachable_fps=best_fps or float(res.fps(clock_ns)[0]))
 
 
+def _without(table: OptionTable, resource: str) -> OptionTable:
+    """The table without options that use ``resource`` (kept whole if every option uses it)."""
+    keep = np.flatnonzero(getattr(table, resource) == 0)
+    if len(keep) == 0:
+        return table
+    return OptionTable(members=table.members, options=tuple(table.options[i] for i in keep),
+                       cycles=table.cycles[keep], lut=table.lut[keep], bram18=table.bram18[keep],
+                       uram=table.uram[keep], dsp=table.dsp[keep])
+
+
 def fastest_cycles(tables: Sequence[OptionTable]) -> int:
     return int(max(t.max_cycles.min() for t in tables))
 
@@ -94,26 +104,36 @@ def solve_for_target(graph: DataflowGraph, part: str, *, target_fps: float, cloc
         return _solution(graph, tables, choice, clock_ns=clock_ns, target_cycles=target_cycles, met=False,
                          limiting=limiting, best_fps=best_fps)
     w = dict(weights)
+    caps = dict(caps or {})
+    # A zero cap simply removes the options that use that resource at all.
+    for resource in [r for r, cap in caps.items() if cap <= 0]:
+        tables = [_without(t, resource) for t in tables]
+        caps.pop(resource)
     choice = _select(tables, target_cycles, w)
-    assert choice is not None
-    for resource, cap in (caps or {}).items():
-        lo, hi = 0.0, 1.0
-        def used(c: list[int]) -> float:
-            return float(sum(getattr(t, resource)[i] for t, i in zip(tables, c)))
-        if used(choice) <= cap:
-            continue
-        while used(_select(tables, target_cycles, {**w, resource: w.get(resource, 0) + hi}) or choice) > cap and hi < 1e9:
-            hi *= 4
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            trial = _select(tables, target_cycles, {**w, resource: w.get(resource, 0) + mid})
-            assert trial is not None
-            if used(trial) <= cap:
-                hi = mid
-            else:
-                lo = mid
-        w[resource] = w.get(resource, 0) + hi
-        choice = _select(tables, target_cycles, w) or choice
+    if choice is None:
+        raise ValueError(f"no folding meets the target without any {sorted(set(RESOURCES) - set(w))}")
+
+    def used(resource: str, c: Sequence[int]) -> float:
+        return float(sum(getattr(t, resource)[i] for t, i in zip(tables, c)))
+
+    for _ in range(5):  # a few rounds: raising one multiplier can push another resource over its cap
+        over = [r for r, cap in caps.items() if used(r, choice) > cap]
+        if not over:
+            break
+        for resource in over:
+            cap, base = caps[resource], w.get(resource, 0.0)
+            lo, hi = 0.0, 1.0
+            while used(resource, _select(tables, target_cycles, {**w, resource: base + hi}) or choice) > cap and hi < 1e12:
+                hi *= 4
+            for _ in range(50):
+                mid = (lo + hi) / 2
+                trial = _select(tables, target_cycles, {**w, resource: base + mid})
+                if trial is not None and used(resource, trial) <= cap:
+                    hi = mid
+                else:
+                    lo = mid
+            w[resource] = base + hi
+            choice = _select(tables, target_cycles, w) or choice
     return _solution(graph, tables, choice, clock_ns=clock_ns, target_cycles=target_cycles, met=True,
                      best_fps=best_fps)
 

@@ -1,0 +1,130 @@
+"""`finn-dse estimate`: FINN converts a model once; our estimators fold and judge it.
+
+The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in the README:
+  model, board, part, clock_ns, mode ("given" | "target" | "fit" | "unfolded"),
+  nodes: [{name, op_type, pe, simd, cycles, lut, bram18, uram, dsp}],
+  totals: {lut, bram18, uram, dsp}, max_cycles, bottleneck, critical_path_cycles, fps, latency_ns,
+  fits, limiting_resource, utilization, target_fps, target_met, limiting_layers, best_reachable_fps,
+  folding (FINN folding config), finn (FINN's own figures, only with --compare-finn).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dse.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateReport:
+    data: dict[str, Any]
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2)
+
+
+def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) -> Any:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from dse import finn_flow
+
+    if not model_path.exists():
+        raise ConfigError(f"model not found: {model_path}")
+    try:
+        model = ModelWrapper(str(model_path))
+    except Exception as err:  # onnx raises DecodeError and friends
+        raise ConfigError(f"{model_path} is not an ONNX model: {err}") from None
+    if model.graph.node and all(n.op_type.endswith(("_hls", "_rtl")) for n in model.graph.node):
+        return model  # already a specialized FINN dataflow graph
+    with finn_flow._captured(log_path):
+        return finn_flow.to_hw_graph(model_path, part=part, work_dir=work_dir)
+
+
+def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5.0,
+                   folding: dict[str, Any] | None = None, target_fps: float | None = None, fit: bool = False,
+                   wwidth_max: int | None = 36, compare_finn: bool = False,
+                   log_path: Path | None = None) -> EstimateReport:
+    """Estimate a QONNX (or FINN HW) model with a given folding, a solved target, or the fastest fit."""
+    import tempfile
+
+    import estimators as est
+    from dse import finn_flow
+    from dse.finn_graph import graph_from_finn
+
+    if sum(x is not None and x is not False for x in (folding, target_fps, fit or None)) > 1:
+        raise ConfigError("give at most one of --folding, --target-fps and --fit")
+    if clock_ns <= 0:
+        raise ConfigError(f"--clock-ns must be > 0, got {clock_ns}")
+    try:
+        dev = est.get_board(board)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0])) from None
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="finn-dse-est-") as tmp:
+        log = log_path or Path(tmp) / "finn.log"
+        hw = _load_hw_graph(Path(model_path), dev.part, Path(tmp), log)
+        graph = graph_from_finn(hw)
+        limits = est.FoldingLimits(wwidth_max=wwidth_max)
+        extra: dict[str, Any] = {"target_fps": target_fps, "target_met": None, "limiting_layers": [],
+                                 "best_reachable_fps": None}
+        if folding is not None:
+            mode = "given"
+            try:
+                graph = est.apply_folding_config(graph, folding)
+            except (KeyError, ValueError) as err:
+                raise ConfigError(f"folding config does not fit this model: {err.args[0]}") from None
+        elif target_fps is not None:
+            mode = "target"
+            if target_fps <= 0:
+                raise ConfigError(f"--target-fps must be > 0, got {target_fps}")
+            sol = est.solve_for_target(graph, dev.part, target_fps=target_fps, clock_ns=clock_ns,
+                                       weights=est.device_weights(dev), limits=limits)
+            graph = sol.graph
+            extra.update(target_met=sol.met, limiting_layers=list(sol.limiting_layers),
+                         best_reachable_fps=sol.best_reachable_fps)
+            if not sol.met:
+                notes.append(f"target {target_fps:,.0f} fps cannot be met: limited by {', '.join(sol.limiting_layers)}; "
+                             f"best reachable {sol.best_reachable_fps:,.0f} fps (shown)")
+        elif fit:
+            mode = "fit"
+            sol = est.solve_for_budget(graph, dev.part, board=dev, clock_ns=clock_ns, limits=limits)
+            graph = sol.graph
+            extra.update(best_reachable_fps=sol.best_reachable_fps)
+            if not sol.met:
+                notes.append(f"no folding fits the {board}; the cheapest one is shown")
+        else:
+            mode = "unfolded"
+            notes.append("no folding given: this is FINN's default, the slowest design (PE=SIMD=1); "
+                         "use --target-fps X or --fit")
+        net = est.estimate_graph(graph, dev.part, clock_ns=clock_ns)
+        used = est.Resources(lut=net.lut, bram18=net.bram18, uram=net.uram, dsp=net.dsp)
+        fit_report = est.check_fit(used, dev)
+        config = est.folding_config(graph)
+        data: dict[str, Any] = {
+            "model": str(model_path), "board": board, "part": dev.part, "clock_ns": clock_ns, "mode": mode,
+            "nodes": [{"name": layer.name, "op_type": f"{type(layer).op_type}", "pe": getattr(layer, "pe", None),
+                       "simd": getattr(layer, "simd", None), "cycles": c.cycles, "lut": c.lut, "bram18": c.bram18,
+                       "uram": c.uram, "dsp": c.dsp} for layer, c in zip(graph.layers, net.costs)],
+            "totals": {"lut": net.lut, "bram18": net.bram18, "uram": net.uram, "dsp": net.dsp},
+            "max_cycles": net.max_cycles, "bottleneck": net.bottleneck,
+            "critical_path_cycles": net.critical_path_cycles, "fps": net.fps, "latency_ns": net.latency_ns,
+            "fits": fit_report.fits, "limiting_resource": fit_report.limiting,
+            "utilization": dict(fit_report.utilization), **extra, "folding": config,
+        }
+        if compare_finn:
+            with finn_flow._captured(log):
+                folded, _ = finn_flow.fold(hw, clock_ns=clock_ns, folding=config)
+                finn_est, _ = finn_flow.analyse(folded, board_name=board, clock_ns=clock_ns)
+            data["finn"] = {
+                "nodes": [{"name": n.name, "cycles": n.cycles, "lut": n.lut, "bram18": n.bram18, "uram": n.uram,
+                           "dsp": n.dsp} for n in finn_est.layers],
+                "totals": {"lut": finn_est.lut, "bram18": finn_est.bram18, "uram": finn_est.uram, "dsp": finn_est.dsp},
+                "max_cycles": finn_est.max_cycles, "fps": finn_est.fps, "latency_ns": finn_est.latency_ns,
+            }
+    return EstimateReport(data, tuple(notes))

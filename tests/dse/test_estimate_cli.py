@@ -1,0 +1,74 @@
+"""`finn-dse estimate`: FINN converts once, our estimators fold and judge; FINN agrees."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import finn_dse
+
+pytestmark = [pytest.mark.finn, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from dse import finn_flow
+    from dse.models.tfc import TFCConfig, build_tfc
+
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("est") / "tfc.onnx"
+    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
+                                  input_shape=(1, 784))
+
+
+def _json(*args: str) -> dict:
+    return json.loads(finn_dse("estimate", *args, "--json").stdout)
+
+
+def test_target_mode_meets_target_and_matches_finn(model: Path, tmp_path: Path) -> None:
+    folding = tmp_path / "f.json"
+    d = _json(str(model), "--target-fps", "300000", "--compare-finn", "--save-folding", str(folding))
+    assert d["mode"] == "target" and d["target_met"] is True
+    assert d["max_cycles"] <= int(1e9 / 5.0 / 300000) and d["fps"] >= 300000
+    assert [n["op_type"] for n in d["nodes"]] == ["MVAU", "MVAU", "MVAU", "LabelSelect"]
+    assert {k: d["finn"]["totals"][k] for k in ("bram18", "uram", "dsp")} == \
+        {k: d["totals"][k] for k in ("bram18", "uram", "dsp")}
+    assert d["finn"]["totals"]["lut"] == pytest.approx(d["totals"]["lut"], rel=0.01)
+    assert [n["cycles"] for n in d["finn"]["nodes"]] == [n["cycles"] for n in d["nodes"]]
+    assert d["totals"]["lut"] == pytest.approx(sum(n["lut"] for n in d["nodes"]))
+    # The saved folding, given back, reproduces the same figures.
+    again = _json(str(model), "--folding", str(folding))
+    assert again["mode"] == "given" and again["nodes"] == d["nodes"]
+
+
+def test_unreachable_target_names_the_limit(model: Path) -> None:
+    proc = finn_dse("estimate", str(model), "--target-fps", "1e9", "--json")
+    d = json.loads(proc.stdout)
+    assert d["target_met"] is False and d["limiting_layers"] and d["best_reachable_fps"] < 1e9
+    assert "cannot be met" in proc.stderr
+
+
+def test_fit_mode_is_faster_than_unfolded(model: Path) -> None:
+    fit, slow = _json(str(model), "--fit", "--no-wwidth-cap"), _json(str(model))
+    assert fit["fits"] and fit["fps"] > 100 * slow["fps"]
+    assert slow["mode"] == "unfolded" and all(n["pe"] in (1, None) for n in slow["nodes"])
+
+
+def test_table_output_and_user_errors(model: Path, tmp_path: Path) -> None:
+    assert "fps, latency" in finn_dse("estimate", str(model), "--target-fps", "1e5").stdout
+    for args, msg in [
+        (["--target-fps", "1e5", "--fit"], "give at most one of"),
+        (["--board", "ZCU999"], "unknown board 'ZCU999'"),
+        (["--folding", str(tmp_path / "none.json")], "cannot read folding config"),
+    ]:
+        proc = finn_dse("estimate", str(model), *args, check=False)
+        assert proc.returncode == 1 and msg in proc.stderr and "Traceback" not in proc.stderr
+    proc = finn_dse("estimate", str(tmp_path / "missing.onnx"), check=False)
+    assert proc.returncode == 1 and "model not found" in proc.stderr
+    bad = tmp_path / "f.json"
+    bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
+    proc = finn_dse("estimate", str(model), "--folding", str(bad), check=False)
+    assert proc.returncode == 1 and "NoSuchNode" in proc.stderr
