@@ -1,13 +1,18 @@
-"""FPGA boards as data: resources per SLR, shell deductions, usable fractions, and a fit check.
+"""FPGA boards as data: resources per SLR, shell deductions, usable fractions, and fit checks.
 
-Figures for the Alveo U280 follow finn-plus 1.6.1 (`finn/util/platforms.py`, Alveo_NxU280_Platform,
-"observed from Vivado") and its DEFAULT_RES_LIMITS. Adding a board is one entry in BOARDS.
+Figures follow finn-plus 1.6.1: per-SLR resources from `finn/util/platforms.py` (the Alveo_Nx*_Platform
+classes, "observed from Vivado" where finn-plus has such figures), DEFAULT_RES_LIMITS and
+DEFAULT_AVG_CONSTRAINTS from the same file, parts and Vitis platforms from `finn/util/basic.py`
+(alveo_part_map, alveo_default_platform). Adding a board is one entry in BOARDS.
+
+Two checks: `check_fit` compares a design's total with the whole device; `place_in_slrs` assigns a
+dataflow chain to SLRs in order and checks each SLR, as finn-plus's SLR partitioner does.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 RESOURCE_KINDS = ("lut", "ff", "bram18", "uram", "dsp")
 
@@ -34,6 +39,16 @@ class Resources:
         return {k: getattr(self, k) for k in RESOURCE_KINDS}
 
 
+# Memory-controller costs that finn-plus's Platform.guide_resources subtracts from an SLR
+# (HBM_RESOURCE_REQUIREMENTS / DDR_RESOURCE_REQUIREMENTS in platforms.py).
+HBM_SHELL = Resources(lut=10_718, ff=21_793, bram18=8)
+DDR_SHELL = Resources(lut=33_256, ff=44_889, bram18=199, dsp=3)
+
+
+def _default_limits() -> Mapping[str, float]:
+    return MappingProxyType({"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8})
+
+
 @dataclass(frozen=True, slots=True)
 class Board:
     """A board: its FPGA part, per-SLR resources, what the shell takes, and usable fractions."""
@@ -41,15 +56,18 @@ class Board:
     name: str
     part: str
     slrs: tuple[Resources, ...]
+    # One memory controller, the one FINN's Vitis link connects the DMAs to (see each entry).
+    # finn-plus's guide_resources also charges controllers in further SLRs (e.g. U280 DDR in SLR1,
+    # U250 DDR in SLR1-3); Vitis instantiates those only when something is linked to them, so they
+    # are left out here, which also keeps the U280 whole-device budget the callers already use.
     shell: Resources
     shell_slr: int
     # Fractions of each resource a design may use and still close timing (finn-plus defaults).
-    limits: Mapping[str, float] = field(
-        default_factory=lambda: MappingProxyType(
-            {"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
-        )
-    )
+    limits: Mapping[str, float] = field(default_factory=_default_limits)
     vitis_platform: str | None = None
+    # finn-plus DEFAULT_AVG_CONSTRAINTS ((2, 3, 4), 0.7): per SLR, the mean utilization of these
+    # kinds (over capacity minus shell, without the limits above) must stay <= the bound.
+    avg_limits: tuple[tuple[tuple[str, ...], float], ...] = ((("bram18", "uram", "dsp"), 0.7),)
 
     @property
     def total(self) -> Resources:
@@ -65,21 +83,79 @@ class Board:
             *(max(0.0, getattr(total, k) * limits[k] - getattr(self.shell, k)) for k in RESOURCE_KINDS)
         )
 
+    def slr_shell(self, slr: int) -> Resources:
+        return self.shell if slr == self.shell_slr else Resources()
 
+    def slr_usable(self, slr: int) -> Resources:
+        """One SLR's budget: its capacity x limit, minus the shell if it sits there.
+
+        Same convention as `usable` (finn-plus applies the limit after the deduction, which is
+        looser by shell x (1 - limit), e.g. 3.2k LUT for HBM); the SLR budgets sum to `usable()`.
+        """
+        cap, shell = self.slrs[slr], self.slr_shell(slr)
+        return Resources(
+            *(max(0.0, getattr(cap, k) * self.limits[k] - getattr(shell, k)) for k in RESOURCE_KINDS)
+        )
+
+    def slr_guide(self, slr: int) -> Resources:
+        """Capacity minus shell: finn-plus's guide_resources row, the average constraint's denominator."""
+        cap, shell = self.slrs[slr], self.slr_shell(slr)
+        return Resources(*(max(0.0, getattr(cap, k) - getattr(shell, k)) for k in RESOURCE_KINDS))
+
+
+def _slr(lut: int, ff: int, bram18: int, uram: int, dsp: int) -> Resources:
+    # Same column order as finn-plus's compute_resources rows: [LUT, FF, BRAM_18K, URAM, DSP].
+    return Resources(lut=lut, ff=ff, bram18=bram18, uram=uram, dsp=dsp)
+
+
+# Shell choice: guide_resources charges HBM where an SLR has HBM ("if we have a choice between DDR
+# and HBM, use HBM"), else DDR. FINN's Vitis linking (VitisLinkingConfiguration) connects DMAs to
+# HBM[0] on U50/U280/U55C and to DDR[0] on U250, so each board is charged that one controller.
+# U200 is left out: finn-plus defines its resources but its Vitis linking rejects the board.
 BOARDS: Mapping[str, Board] = MappingProxyType(
     {
         "U280": Board(
             name="U280",
             part="xcu280-fsvh2892-2L-e",
             slrs=(
-                Resources(lut=400_800, ff=801_600, bram18=1200, uram=320, dsp=2736),
-                Resources(lut=382_080, ff=764_160, bram18=1152, uram=320, dsp=2880),
-                Resources(lut=380_640, ff=761_280, bram18=1152, uram=320, dsp=2880),
+                _slr(400_800, 801_600, 1200, 320, 2736),
+                _slr(382_080, 764_160, 1152, 320, 2880),
+                _slr(380_640, 761_280, 1152, 320, 2880),
             ),
-            # HBM infrastructure on SLR0 (finn-plus guide_resources prefers HBM over DDR there).
-            shell=Resources(lut=10_718, ff=21_793, bram18=8),
+            shell=HBM_SHELL,  # hbm_slr=0 (SLR0 also has DDR; HBM wins there), FINN links HBM[0]
             shell_slr=0,
             vitis_platform="xilinx_u280_gen3x16_xdma_1_202211_1",
+        ),
+        "U250": Board(
+            name="U250",
+            part="xcu250-figd2104-2L-e",
+            slrs=tuple(_slr(375_000, 750_000, 1152, 320, 2880) for _ in range(4)),
+            shell=DDR_SHELL,  # no HBM; ddr_slr=[0..3], FINN links unplaced DMAs to DDR[0] in SLR0
+            shell_slr=0,
+            vitis_platform="xilinx_u250_gen3x16_xdma_4_1_202210_1",
+        ),
+        "U55C": Board(
+            name="U55C",
+            part="xcu55c-fsvh2892-2L-e",
+            slrs=(  # finn-plus takes these from UG1120 (no Vivado-observed figures for U55C)
+                _slr(386_000, 773_000, 1200, 320, 2664),
+                _slr(364_000, 729_000, 1152, 320, 2784),
+                _slr(381_000, 763_000, 1200, 320, 2856),
+            ),
+            shell=HBM_SHELL,  # HBM only (ddr_slr=[]), hbm_slr=0, FINN links HBM[0]
+            shell_slr=0,
+            vitis_platform="xilinx_u55c_gen3x16_xdma_3_202210_1",
+        ),
+        "U50": Board(
+            name="U50",
+            part="xcu50-fsvh2104-2L-e",
+            slrs=(
+                _slr(374_400, 748_800, 1128, 304, 2592),
+                _slr(368_160, 736_320, 1128, 304, 2760),
+            ),
+            shell=HBM_SHELL,  # HBM only (ddr_slr=[]), hbm_slr=0, FINN links HBM[0]
+            shell_slr=0,
+            vitis_platform="xilinx_u50_gen3x16_xdma_5_202210_1",
         ),
     }
 )
@@ -93,6 +169,132 @@ def get_board(name: str) -> Board:
         raise KeyError(f"unknown board {name!r}; known: {', '.join(sorted(BOARDS))}") from None
 
 
+def _check_margin(safety_margin: float) -> None:
+    if not 0.0 <= safety_margin < 1.0:
+        raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
+
+
+def _ratio(need: float, cap: float) -> float:
+    return (need / cap) if cap > 0 else (0.0 if need == 0 else float("inf"))
+
+
+@dataclass(frozen=True, slots=True)
+class SLRPlacement:
+    """A dataflow chain cut into contiguous SLR segments, and whether every SLR stays in budget."""
+
+    board: str
+    slr_of: tuple[int, ...]  # SLR index per layer, non-decreasing
+    used: tuple[Resources, ...]  # per SLR
+    utilization: tuple[Mapping[str, float], ...]  # per SLR: used / (SLR budget x (1 - margin))
+    avg_utilization: tuple[float, ...]  # per SLR: worst mean-constraint value / its bound
+    fits: bool
+    problem: str | None = None  # why not, for the first layer that broke a budget
+
+    @property
+    def margin(self) -> float:
+        """Worst utilization over SLRs, kinds and mean constraints, minus 1 (<= 0: fits)."""
+        worst = max((max(u.values()) for u in self.utilization), default=0.0)
+        return max(worst, max(self.avg_utilization, default=0.0)) - 1.0
+
+    def peak(self, slr: int) -> float:
+        return max(max(self.utilization[slr].values()), self.avg_utilization[slr])
+
+    def describe(self) -> str:
+        if not self.fits:
+            return f"does not fit {self.board}: {self.problem}"
+        n = len(set(self.slr_of)) or 1
+        slrs = ", ".join(f"SLR{i} {self.peak(i):.0%}" for i in range(len(self.used)))
+        return f"fits {self.board} in {n} SLR{'s' if n > 1 else ''} ({slrs})"
+
+
+def place_in_slrs(
+    layer_resources: Sequence[Resources],
+    board: Board,
+    *,
+    safety_margin: float = 0.0,
+    names: Sequence[str] | None = None,
+) -> SLRPlacement:
+    """Assign a dataflow chain's layers, in order, to contiguous SLR segments (next-fit greedy).
+
+    Layers go into the current SLR (starting at SLR0) while they fit its budget
+    (`Board.slr_usable` x (1 - safety_margin) for each kind, and finn-plus's mean constraint on
+    BRAM/URAM/DSP, its bound also x (1 - safety_margin)). A layer that does not fit moves on to
+    the first later SLR it fits (SLRs are never revisited: a chain crosses each boundary once).
+    If none takes it, it stays in the current SLR, overflowing it, and the placement fails.
+    Widening budgets never moves a layer of a chain that fits to a later SLR, so `fits` is
+    monotone in safety_margin.
+    """
+    _check_margin(safety_margin)
+    layers = tuple(layer_resources)
+    labels = tuple(names) if names is not None else tuple(f"#{i}" for i in range(len(layers)))
+    if len(labels) != len(layers):
+        raise ValueError(f"{len(labels)} names for {len(layers)} layers")
+    keep = 1.0 - safety_margin
+    nslr = len(board.slrs)
+    budgets = [board.slr_usable(i) for i in range(nslr)]
+    guides = [board.slr_guide(i) for i in range(nslr)]
+
+    def util(used: Resources, slr: int) -> dict[str, float]:
+        return {k: _ratio(getattr(used, k), getattr(budgets[slr], k) * keep) for k in RESOURCE_KINDS}
+
+    def avg_util(used: Resources, slr: int) -> float:
+        worst = 0.0
+        for kinds, bound in board.avg_limits:
+            # finn-plus skips zero-capacity kinds in the sum but still divides by len(kinds).
+            mean = sum(getattr(used, k) / getattr(guides[slr], k) for k in kinds
+                       if getattr(guides[slr], k) > 0) / len(kinds)
+            worst = max(worst, mean / (bound * keep))
+        return worst
+
+    def fits_in(used: Resources, slr: int) -> bool:
+        return max(util(used, slr).values()) <= 1.0 and avg_util(used, slr) <= 1.0
+
+    used = [Resources() for _ in range(nslr)]
+    slr_of: list[int] = []
+    problem: str | None = None
+    problem_slr = -1
+    cur = 0
+    for layer, label in zip(layers, labels):
+        if not fits_in(used[cur] + layer, cur):
+            nxt = next((s for s in range(cur + 1, nslr) if fits_in(layer, s)), None)
+            if nxt is not None:
+                cur = nxt
+            elif problem is None:
+                problem_slr = cur
+                problem = _explain(label, layer, used[cur], cur, budgets, guides, board, keep)
+        used[cur] = used[cur] + layer
+        slr_of.append(cur)
+
+    utils = tuple(MappingProxyType(util(used[s], s)) for s in range(nslr))
+    avgs = tuple(avg_util(used[s], s) for s in range(nslr))
+    if problem is not None:  # say how full the other SLRs are, as a hint where room is left
+        peaks = [max(max(utils[s].values()), avgs[s]) for s in range(nslr)]
+        others = ", ".join(f"SLR{s} {peaks[s]:.0%}" for s in range(nslr) if s != problem_slr)
+        problem = f"{problem} ({others})" if others else problem
+    return SLRPlacement(board.name, tuple(slr_of), tuple(used), utils, avgs, problem is None, problem)
+
+
+def _explain(label: str, layer: Resources, used: Resources, slr: int, budgets: list[Resources],
+             guides: list[Resources], board: Board, keep: float) -> str:
+    """Say which budget of which SLR the layer breaks (the first kind that overflows, else the mean)."""
+    for k in RESOURCE_KINDS:
+        left = getattr(budgets[slr], k) * keep - getattr(used, k)
+        need = getattr(layer, k)
+        if need > left:
+            most = max(getattr(b, k) for b in budgets) * keep
+            alone = f", and no SLR has more than {most:,.0f}" if need > most else ""
+            return (f"layer {label!r} needs {k} {need:,.0f} but SLR{slr} has {max(left, 0.0):,.0f} "
+                    f"left{alone}")
+    after = used + layer
+    for kinds, bound in board.avg_limits:
+        g = guides[slr]
+        mean = sum(getattr(after, k) / getattr(g, k) for k in kinds if getattr(g, k) > 0) / len(kinds)
+        if mean > bound * keep:
+            return (f"layer {label!r} raises the mean {'/'.join(kinds)} utilization of SLR{slr} "
+                    f"to {mean:.0%}, above {bound * keep:.0%}")
+    return f"layer {label!r} does not fit SLR{slr}"  # unreachable: fits_in failed on one of the above
+
+
 @dataclass(frozen=True, slots=True)
 class FitReport:
     """Whether a design fits a board, and by how much each resource is used."""
@@ -101,6 +303,8 @@ class FitReport:
     fits: bool
     utilization: Mapping[str, float]  # used / usable budget, per resource kind
     limiting: str  # the resource with the highest utilization
+    # Optional per-SLR verdict (see place_in_slrs); `fits` stays the whole-device verdict.
+    slr_placement: SLRPlacement | None = None
 
     @property
     def margin(self) -> float:
@@ -110,22 +314,25 @@ class FitReport:
     def describe(self) -> str:
         u = self.utilization[self.limiting]
         verdict = "fits" if self.fits else "does not fit"
-        return f"{verdict} {self.board}: {self.limiting} at {u:.1%} of the usable budget"
+        out = f"{verdict} {self.board}: {self.limiting} at {u:.1%} of the usable budget"
+        if self.slr_placement is not None:
+            out += f"; per SLR: {self.slr_placement.describe()}"
+        return out
 
 
 def check_fit(used: Resources, board: Board, *, safety_margin: float = 0.0) -> FitReport:
     """Compare a design's total resources with the board's usable budget.
 
     ``safety_margin`` shrinks every budget by that fraction (0.1 keeps 10% in reserve).
-    Per-SLR placement is not modelled here: the budget is the whole device.
+    The budget is the whole device; for per-SLR placement use `place_in_slrs` (and, to report
+    both, ``dataclasses.replace(report, slr_placement=placement)``).
     """
-    if not 0.0 <= safety_margin < 1.0:
-        raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
+    _check_margin(safety_margin)
     budget = board.usable()
     util: dict[str, float] = {}
     for kind in RESOURCE_KINDS:
         cap = getattr(budget, kind) * (1.0 - safety_margin)
         need = getattr(used, kind)
-        util[kind] = (need / cap) if cap > 0 else (0.0 if need == 0 else float("inf"))
+        util[kind] = _ratio(need, cap)
     limiting = max(util, key=lambda k: util[k])
     return FitReport(board.name, util[limiting] <= 1.0, MappingProxyType(util), limiting)

@@ -68,7 +68,8 @@ class OptionTable:
 
     @property
     def max_cycles(self) -> np.ndarray:
-        return self.cycles.max(axis=1)
+        out: np.ndarray = self.cycles.max(axis=1)
+        return out
 
 
 def layer_options(layer: Any, limits: FoldingLimits) -> list[Any]:
