@@ -223,6 +223,7 @@ def _print_estimate(d: dict[str, Any]) -> None:
     out.print(f"{d['fps']:,.0f} fps, latency {d['latency_ns'] / 1000:,.1f} us, bottleneck {d['bottleneck']} (*); "
               f"{fit} the {d['board']} ({d['limiting_resource']} at {d['utilization'][d['limiting_resource']]:.1%} "
               "of the usable budget)")
+    out.print(f"Per SLR (greedy contiguous placement): {d['slr_placement']['message']}")
 
 
 @cli.command("fetch-data")

@@ -4,7 +4,7 @@ The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in
   model, board, part, clock_ns, mode ("given" | "target" | "fit" | "unfolded"),
   nodes: [{name, op_type, pe, simd, cycles, lut, bram18, uram, dsp}],
   totals: {lut, bram18, uram, dsp}, max_cycles, bottleneck, critical_path_cycles, fps, latency_ns,
-  fits, limiting_resource, utilization, target_fps, target_met, limiting_layers, best_reachable_fps,
+  fits, limiting_resource, utilization, slr_placement {fits, slr_of, message}, target_fps, target_met, limiting_layers, best_reachable_fps,
   folding (FINN folding config), finn (FINN's own figures, only with --compare-finn).
 """
 from __future__ import annotations
@@ -105,6 +105,9 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
         net = est.estimate_graph(graph, dev.part, clock_ns=clock_ns)
         used = est.Resources(lut=net.lut, bram18=net.bram18, uram=net.uram, dsp=net.dsp)
         fit_report = est.check_fit(used, dev)
+        placement = est.place_in_slrs(
+            [est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in net.costs], dev,
+            names=[layer.name for layer in graph.layers])
         config = est.folding_config(graph)
         data: dict[str, Any] = {
             "model": str(model_path), "board": board, "part": dev.part, "clock_ns": clock_ns, "mode": mode,
@@ -115,7 +118,10 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
             "max_cycles": net.max_cycles, "bottleneck": net.bottleneck,
             "critical_path_cycles": net.critical_path_cycles, "fps": net.fps, "latency_ns": net.latency_ns,
             "fits": fit_report.fits, "limiting_resource": fit_report.limiting,
-            "utilization": dict(fit_report.utilization), **extra, "folding": config,
+            "utilization": dict(fit_report.utilization),
+            "slr_placement": {"fits": placement.fits, "slr_of": dict(zip(net.names, placement.slr_of)),
+                              "message": placement.describe()},
+            **extra, "folding": config,
         }
         if compare_finn:
             with finn_flow._captured(log):

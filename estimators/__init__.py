@@ -7,14 +7,14 @@ from __future__ import annotations
 from estimators import dwc, fifo, mvau, streaming, swg, thresholding, vvau  # noqa: F401  (registration)
 from estimators import knobs  # noqa: F401  (folding options per node type)
 from estimators.core import FoldingError, NodeCost, UnknownLayerError, known_layer_types, node_cost
-from estimators.devices import BOARDS, Board, FitReport, Resources, check_fit, get_board
+from estimators.devices import BOARDS, Board, FitReport, Resources, SLRPlacement, check_fit, get_board, place_in_slrs
 from estimators.folding import FoldingLimits, apply_folding_config, evaluate_batch, folding_config, option_tables
 from estimators.graph import DataflowGraph, NetworkEstimate, estimate_graph
 from estimators.solver import Solution, device_weights, solve_for_budget, solve_for_target
 
 __all__ = [
     "BOARDS", "Board", "DataflowGraph", "FitReport", "FoldingError", "FoldingLimits", "NetworkEstimate",
-    "NodeCost", "Resources", "Solution", "UnknownLayerError", "apply_folding_config", "check_fit",
+    "NodeCost", "Resources", "SLRPlacement", "Solution", "UnknownLayerError", "apply_folding_config", "check_fit",
     "device_weights", "estimate_graph", "evaluate_batch", "folding_config", "get_board", "known_layer_types",
-    "node_cost", "option_tables", "solve_for_budget", "solve_for_target",
+    "node_cost", "option_tables", "place_in_slrs", "solve_for_budget", "solve_for_target",
 ]
