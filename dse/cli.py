@@ -165,11 +165,13 @@ def export(workdir: Path, trial: int, out_dir: Path, storage: str | None) -> Non
               help="Cap on SIMD x weight bits (FINN's mvau_wwidth_max); 0 < N.")
 @click.option("--no-wwidth-cap", is_flag=True, help="Lift the SIMD x weight bits cap (keeps FINN's 8191-bit limit).")
 @click.option("--compare-finn", is_flag=True, help="Also apply the folding in FINN and show FINN's own figures.")
+@click.option("--full-design", is_flag=True, help="Also add the width converters (and FIFOs) FINN inserts later.")
+@click.option("--fifo-depth", type=click.IntRange(min=0), help="With --full-design: FIFOs of this depth on every edge.")
 @click.option("--save-folding", type=click.Path(path_type=Path), help="Write the folding used as FINN JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of a table.")
 def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: bool, board: str, clock_ns: float,
-             wwidth_max: int, no_wwidth_cap: bool, compare_finn: bool, save_folding: Path | None,
-             as_json: bool) -> None:
+             wwidth_max: int, no_wwidth_cap: bool, compare_finn: bool, full_design: bool, fifo_depth: int | None,
+             save_folding: Path | None, as_json: bool) -> None:
     """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
     import json
 
@@ -183,7 +185,8 @@ def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: b
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"cannot read folding config {folding}: {err}") from None
     report = estimate_model(model, board=board, clock_ns=clock_ns, folding=config, target_fps=target_fps, fit=fit,
-                            wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn)
+                            wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
+                            full_design=full_design, fifo_depth=fifo_depth)
     if save_folding is not None:
         save_folding.write_text(json.dumps(report.data["folding"], indent=2) + "\n")
     for note in report.notes:
@@ -224,6 +227,11 @@ def _print_estimate(d: dict[str, Any]) -> None:
               f"{fit} the {d['board']} ({d['limiting_resource']} at {d['utilization'][d['limiting_resource']]:.1%} "
               "of the usable budget)")
     out.print(f"Per SLR (greedy contiguous placement): {d['slr_placement']['message']}")
+    if "full_design" in d:
+        f = d["full_design"]
+        fifo = f"FIFOs of depth {f['fifo_depth']}" if f["fifo_depth"] is not None else "no FIFOs (give --fifo-depth)"
+        out.print(f"Full design (+{len(f['inserted'])} width converters/FIFOs, {fifo}): {f['totals']['lut']:,.0f} LUT, "
+                  f"{f['totals']['bram18']:,.0f} BRAM18, {f['totals']['uram']:,.0f} URAM, {f['totals']['dsp']:,.0f} DSP")
 
 
 @cli.command("fetch-data")

@@ -5,7 +5,8 @@ The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in
   nodes: [{name, op_type, pe, simd, cycles, lut, bram18, uram, dsp}],
   totals: {lut, bram18, uram, dsp}, max_cycles, bottleneck, critical_path_cycles, fps, latency_ns,
   fits, limiting_resource, utilization, slr_placement {fits, slr_of, message}, target_fps, target_met, limiting_layers, best_reachable_fps,
-  folding (FINN folding config), finn (FINN's own figures, only with --compare-finn).
+  folding (FINN folding config), finn (FINN's own figures, only with --compare-finn),
+  full_design {fifo_depth, inserted: [{name, op_type, lut, bram18, uram, dsp}], totals} (only with --full-design).
 """
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) 
 
 def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5.0,
                    folding: dict[str, Any] | None = None, target_fps: float | None = None, fit: bool = False,
-                   wwidth_max: int | None = 36, compare_finn: bool = False,
-                   log_path: Path | None = None) -> EstimateReport:
+                   wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
+                   fifo_depth: int | None = None, log_path: Path | None = None) -> EstimateReport:
     """Estimate a QONNX (or FINN HW) model with a given folding, a solved target, or the fastest fit."""
     import tempfile
 
@@ -123,6 +124,18 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                               "message": placement.describe()},
             **extra, "folding": config,
         }
+        if full_design:
+            # What hardware generation adds: width converters (exact) and FIFOs (only at a depth the
+            # user gives: FINN sizes real FIFOs by simulation, which no closed form predicts).
+            from estimators.full_design import estimate_full_design
+
+            full = estimate_full_design(graph, dev.part, clock_ns=clock_ns, fifo_depths=fifo_depth)
+            data["full_design"] = {
+                "fifo_depth": fifo_depth,
+                "inserted": [{"name": n, "op_type": o, "lut": c.lut, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp}
+                             for n, o, c in zip(full.names, full.op_types, full.costs) if n not in set(net.names)],
+                "totals": {"lut": full.lut, "bram18": full.bram18, "uram": full.uram, "dsp": full.dsp},
+            }
         if compare_finn:
             with finn_flow._captured(log):
                 folded, _ = finn_flow.fold(hw, clock_ns=clock_ns, folding=config)

@@ -19,12 +19,15 @@ the records, in FINN's node order, so the result is the graph FINN would estimat
 * GiveUniqueNodeNamesRecursive: inserted nodes are named ``{op_type}_{k}`` with k counting that
   op type in graph order (e.g. "StreamingDataWidthConverter_rtl_0", "StreamingFIFO_rtl_3"), as
   FINN names them; the original layers keep their names.
+
+Every record type has one data input, so a consumer's stream is its ``in_stream`` whichever
+producer feeds it; a DuplicateStreams output i feeds its i-th consumer in graph order.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final, Literal
 
 from estimators.dwc import StreamingDataWidthConverter
 from estimators.fifo import StreamingFIFO
@@ -34,8 +37,8 @@ from estimators.streams import Stream, in_stream, out_stream
 
 # SpecializeLayers' choice for the nodes hardware generation inserts (no preferred_impl_style
 # is set on them and both have an RTL variant, which FINN prefers for "simple" layers).
-DWC_IMPL = "rtl"
-FIFO_IMPL = "rtl"
+DWC_IMPL: Final[Literal["rtl"]] = "rtl"
+FIFO_IMPL: Final[Literal["rtl"]] = "rtl"
 # InsertFIFO never creates a graph input/output FIFO shallower than this.
 MIN_END_FIFO_DEPTH = 2
 
@@ -99,7 +102,7 @@ def _from_graph(graph: DataflowGraph) -> _Design:
         if len(consumers[i]) > 1 and not isinstance(layer, DuplicateStreams):
             raise ValueError(f"{layer.name!r} feeds {len(consumers[i])} layers: FINN cannot stitch fan-out "
                              "without DuplicateStreams")
-        outputs = [design.new_tensor() for _ in consumers[i] or [None]]
+        outputs = [design.new_tensor() for _ in range(max(len(consumers[i]), 1))]
         edge.update({(i, c): t for c, t in zip(consumers[i], outputs)})
         if not consumers[i]:
             design.graph_outputs.extend(outputs)

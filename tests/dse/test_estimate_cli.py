@@ -72,3 +72,11 @@ def test_table_output_and_user_errors(model: Path, tmp_path: Path) -> None:
     bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
     proc = finn_dse("estimate", str(model), "--folding", str(bad), check=False)
     assert proc.returncode == 1 and "NoSuchNode" in proc.stderr
+
+
+def test_full_design_adds_converters(model: Path) -> None:
+    d = _json(str(model), "--target-fps", "300000", "--full-design", "--fifo-depth", "64")
+    full = d["full_design"]
+    assert full["inserted"] and all(n["op_type"] in ("StreamingDataWidthConverter", "StreamingFIFO")
+                                    for n in full["inserted"])
+    assert full["totals"]["lut"] > d["totals"]["lut"]

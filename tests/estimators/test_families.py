@@ -1,0 +1,183 @@
+"""The fast graph path (estimators.families) against FINN's own conversion of the same models.
+
+Fast tests check shapes, speed and validation; the ``finn`` tests export seeded Brevitas models,
+convert and fold them with FINN, apply the same folding to the fast graph and compare record by
+record and cost by cost. Only accumulator-derived fields may differ (the fast path uses the
+datatype worst case where FINN minimizes against the trained weights).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import estimators as est
+from estimators.families import cnv_graph, tfc_graph
+from estimators.mvau import MVAU
+from estimators.streaming import LabelSelect
+
+PART = "xcu280-fsvh2892-2L-e"
+CNV_SMALL = ((16, 16, 32, 32, 64, 64), (64, 64))
+
+
+def _op_types(graph: est.DataflowGraph) -> list[str]:
+    return [type(layer).__name__ for layer in graph.layers]
+
+
+def _build_seconds(build: Any, repeat: int = 200) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        build()
+    return (time.perf_counter() - start) / repeat
+
+
+# --- fast tests ---------------------------------------------------------------------------------
+
+def test_tfc_graph_shape_and_estimate() -> None:
+    graph = tfc_graph((64, 64, 64), 2, 2)
+    assert _op_types(graph) == ["MVAU"] * 4 + ["LabelSelect"]
+    first, last = graph.layers[0], graph.layers[3]
+    assert (first.mw, first.mh, first.input_bits, first.input_signed) == (784, 64, 8, False)
+    assert (last.mh, last.no_activation, last.impl) == (10, True, "hls")
+    estimate = est.estimate_graph(graph, PART, clock_ns=5.0)
+    assert estimate.max_cycles == 784 * 64 and estimate.lut > 0
+    assert _build_seconds(lambda: tfc_graph((64, 64, 64), 2, 2)) < 1e-3
+
+
+def test_cnv_graph_shape_and_estimate() -> None:
+    graph = cnv_graph(*CNV_SMALL, 2, 2)
+    conv = ["ConvolutionInputGenerator", "MVAU"]
+    pool = ["ConvolutionInputGenerator", "Pool"]
+    assert _op_types(graph) == conv * 2 + pool + conv * 2 + pool + conv * 2 + ["MVAU"] * 3 + ["LabelSelect"]
+    assert [layer.num_input_vectors for layer in graph.layers if isinstance(layer, MVAU)][:6] == \
+        [900, 784, 144, 100, 9, 1]
+    estimate = est.estimate_graph(graph, PART, clock_ns=5.0)
+    assert estimate.max_cycles > 0 and estimate.bram18 >= 0
+    assert _build_seconds(lambda: cnv_graph(*CNV_SMALL, 2, 2)) < 1e-3
+
+
+@pytest.mark.parametrize(("w", "a", "impl", "weight_bits", "input_bits"), [
+    (1, 1, "hls", 1, 1),  # XNOR-popcount
+    (1, 4, "hls", 2, 4),  # bipolar weights on integer inputs: INT2
+    (4, 4, "rtl", 4, 4),  # classifier without activation, >= 4 bits: DSP-based RTL MVU
+    (8, 2, "hls", 8, 2),
+])
+def test_classifier_datatype_rules(w: int, a: int, impl: str, weight_bits: int, input_bits: int) -> None:
+    classifier = tfc_graph((32,), w, a).layers[1]
+    assert (classifier.impl, classifier.weight_bits, classifier.input_bits) == (impl, weight_bits, input_bits)
+    assert classifier.name == ("MVAU_rtl_0" if impl == "rtl" else "MVAU_hls_1")  # numbered per impl
+    assert classifier.output_bits == classifier.acc_bits
+
+
+@pytest.mark.parametrize("build", [
+    lambda: tfc_graph((), 2, 2),
+    lambda: tfc_graph((64, 0), 2, 2),
+    lambda: tfc_graph((64,), 3, 2),
+    lambda: tfc_graph((64,), 2, 16),
+    lambda: tfc_graph((64,), 2, 2, num_classes=0),
+    lambda: cnv_graph((16,) * 5, (64,), 2, 2),
+    lambda: cnv_graph((16,) * 6, (), 2, 2),
+    lambda: cnv_graph((16,) * 6, (64,), 2, 2, image_size=16),
+    lambda: cnv_graph((16,) * 6, (64,), 2, 2, image_size=40),
+])
+def test_invalid_descriptions_raise(build: Any) -> None:
+    with pytest.raises(ValueError):
+        build()
+
+
+# --- parity with FINN ---------------------------------------------------------------------------
+
+# Fields that depend on MinimizeAccumulatorWidth (trained weight values): the classifier's output
+# type is its accumulator type, and LabelSelect reads that type.
+ACC_FIELDS: dict[type, tuple[str, ...]] = {MVAU: ("acc_bits", "output_bits"), LabelSelect: ("input_bits",)}
+TFC_CASES = [(("tfc", h), w, a) for h in ((64, 64, 64), (48, 32, 24))
+             for w, a in ((1, 1), (2, 2), (4, 4), (1, 2), (2, 1))]
+CNV_CASES = [(("cnv", d), b, b) for d in (CNV_SMALL, ((12, 10, 24, 20, 40, 36), (48, 30))) for b in (1, 2, 4)]
+
+
+def _acc_fields(layer: Any) -> tuple[str, ...]:
+    if isinstance(layer, MVAU) and not layer.no_activation:
+        return ("acc_bits",)  # with an activation the output type is the activation's
+    return ACC_FIELDS.get(type(layer), ())
+
+
+@pytest.fixture(scope="module")
+def finn_runs() -> dict[Any, Any]:
+    """Cache shared by the record and cost tests: case -> (folded FINN graph, its folding config,
+    FINN's per-node estimate), so each model is exported and converted once."""
+    return {}
+
+
+def _finn(case: Any, cache: dict[Any, Any], tmp: Path) -> tuple[est.DataflowGraph, dict[str, Any], Any]:
+    if case in cache:
+        return cache[case]
+    import torch
+
+    from dse import finn_flow
+    from dse.finn_graph import graph_from_finn
+
+    (family, desc), w, a = case
+    torch.manual_seed(w * 10 + a)
+    if family == "tfc":
+        from dse.models.tfc import TFCConfig, build_tfc
+
+        model, shape, fps = build_tfc(TFCConfig(hidden=desc, weight_bits=w, act_bits=a)), (1, 784), 2e5
+    else:
+        from dse.models.cnv import CNVConfig, build_cnv
+
+        cfg = CNVConfig(channels=desc[0], fc=desc[1], weight_bits=w, act_bits=a)
+        model, shape, fps = build_cnv(cfg), (1, 3, 32, 32), 2e4
+    path = finn_flow.export_qonnx(model, tmp / "m.onnx", input_shape=shape)
+    with finn_flow._captured(tmp / "finn.log"):
+        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp)
+        folded, config = finn_flow.fold(hw, clock_ns=5.0, target_fps=fps)
+        finn_estimate, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+    cache[case] = (graph_from_finn(folded), config, finn_estimate)
+    return cache[case]
+
+
+def _fast(case: Any, config: dict[str, Any]) -> est.DataflowGraph:
+    (family, desc), w, a = case
+    graph = tfc_graph(desc, w, a) if family == "tfc" else cnv_graph(*desc, w, a)
+    return est.apply_folding_config(graph, config)
+
+
+CASE_IDS = {"ids": lambda c: f"{c[0][0]}-{c[0][1]}-w{c[1]}a{c[2]}"}
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TFC_CASES + CNV_CASES, **CASE_IDS)
+def test_fast_records_match_finn(case: Any, finn_runs: dict[Any, Any], tmp_path: Path) -> None:
+    finn_graph, config, _ = _finn(case, finn_runs, tmp_path)
+    fast = _fast(case, config)
+    assert [(x.name, type(x)) for x in fast.layers] == [(y.name, type(y)) for y in finn_graph.layers]
+    assert fast.preds == finn_graph.preds
+    for ours, theirs in zip(fast.layers, finn_graph.layers):
+        acc = _acc_fields(ours)
+        for f in dataclasses.fields(ours):
+            if f.name in acc:  # worst case: never narrower than FINN's weight-based width
+                assert getattr(ours, f.name) >= getattr(theirs, f.name), (ours.name, f.name)
+            else:
+                assert getattr(ours, f.name) == getattr(theirs, f.name), (ours.name, f.name)
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TFC_CASES + CNV_CASES, **CASE_IDS)
+def test_fast_costs_match_finn(case: Any, finn_runs: dict[Any, Any], tmp_path: Path) -> None:
+    finn_graph, config, finn_estimate = _finn(case, finn_runs, tmp_path)
+    fast = _fast(case, config)
+    # the fast graph with FINN's accumulator widths is FINN's graph, record for record
+    exact = tuple(dataclasses.replace(ours, **{n: getattr(theirs, n) for n in _acc_fields(ours)})
+                  for ours, theirs in zip(fast.layers, finn_graph.layers))
+    assert exact == finn_graph.layers
+    mine = est.estimate_graph(fast, PART, clock_ns=5.0)
+    with_finn_acc = est.estimate_graph(est.DataflowGraph(exact, fast.preds), PART, clock_ns=5.0)
+    for cost, exact_cost, theirs in zip(mine.costs, with_finn_acc.costs, finn_estimate.layers):
+        assert (cost.cycles, cost.bram18, cost.uram, cost.dsp) == \
+            (theirs.cycles, theirs.bram18, theirs.uram, theirs.dsp), theirs.name
+        assert cost.lut >= theirs.lut and exact_cost.lut == theirs.lut, theirs.name
