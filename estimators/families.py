@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from estimators.core import dsp_block
 from estimators.graph import DataflowGraph
-from estimators.mvau import MVAU
+from estimators.mvau import MVAU, Impl
 from estimators.streaming import LabelSelect, Pool
 from estimators.swg import ConvolutionInputGenerator
 
@@ -97,7 +97,7 @@ def _mvau(name: _Namer, mw: int, mh: int, inp: _DType, weight_bits: int, out: _D
         w_bits = 2 if weight_bits == 1 else weight_bits  # bipolar weights on integer inputs: INT2
         w = _int(w_bits)
         acc = _acc_dtype(mw, inp, w.lo, w.hi)
-    impl = "rtl" if out is None and not xnor and _rtl_possible(inp, w_bits, acc, part) else "hls"
+    impl: Impl = "rtl" if out is None and not xnor and _rtl_possible(inp, w_bits, acc, part) else "hls"
     odt = acc if out is None else out
     layer = MVAU(name=name(f"MVAU_{impl}"), impl=impl, mw=mw, mh=mh, pe=1, simd=1, input_bits=inp.bits,
                  input_signed=inp.signed, weight_bits=w_bits, output_bits=odt.bits, acc_bits=acc.bits,

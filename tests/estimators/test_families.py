@@ -121,6 +121,8 @@ def _finn(case: Any, cache: dict[Any, Any], tmp: Path) -> tuple[est.DataflowGrap
 
     (family, desc), w, a = case
     torch.manual_seed(w * 10 + a)
+    model: Any
+    shape: tuple[int, ...]
     if family == "tfc":
         from dse.models.tfc import TFCConfig, build_tfc
 
@@ -141,16 +143,21 @@ def _finn(case: Any, cache: dict[Any, Any], tmp: Path) -> tuple[est.DataflowGrap
 
 def _fast(case: Any, config: dict[str, Any]) -> est.DataflowGraph:
     (family, desc), w, a = case
-    graph = tfc_graph(desc, w, a) if family == "tfc" else cnv_graph(*desc, w, a)
+    graph = tfc_graph(desc, w, a) if family == "tfc" else cnv_graph(desc[0], desc[1], w, a)
     return est.apply_folding_config(graph, config)
 
 
-CASE_IDS = {"ids": lambda c: f"{c[0][0]}-{c[0][1]}-w{c[1]}a{c[2]}"}
+CASES: list[Any] = [*TFC_CASES, *CNV_CASES]
+
+
+def _case_id(case: Any) -> str:
+    (family, desc), w, a = case
+    return f"{family}-{desc}-w{w}a{a}"
 
 
 @pytest.mark.finn
 @pytest.mark.slow
-@pytest.mark.parametrize("case", TFC_CASES + CNV_CASES, **CASE_IDS)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fast_records_match_finn(case: Any, finn_runs: dict[Any, Any], tmp_path: Path) -> None:
     finn_graph, config, _ = _finn(case, finn_runs, tmp_path)
     fast = _fast(case, config)
@@ -167,7 +174,7 @@ def test_fast_records_match_finn(case: Any, finn_runs: dict[Any, Any], tmp_path:
 
 @pytest.mark.finn
 @pytest.mark.slow
-@pytest.mark.parametrize("case", TFC_CASES + CNV_CASES, **CASE_IDS)
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fast_costs_match_finn(case: Any, finn_runs: dict[Any, Any], tmp_path: Path) -> None:
     finn_graph, config, finn_estimate = _finn(case, finn_runs, tmp_path)
     fast = _fast(case, config)
