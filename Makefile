@@ -7,13 +7,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.finn-dse-installed
 STUDY ?= studies/tfc_mnist.yaml
 
-.PHONY: run test install data clean-runs
+.PHONY: run test install data browser clean-runs
 
 run: data
 	$(VENV)/bin/finn-dse run $(STUDY)
 
-test: data
+test: data browser
 	$(PY) -m pytest
+
+browser:
+	@bash scripts/install-browser.sh
 
 install: $(STAMP)
 

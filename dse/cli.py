@@ -144,12 +144,16 @@ def pareto(workdir: Path, storage: str | None) -> None:
 @click.option("--trial", "trial", required=True, type=click.IntRange(min=0), help="Trial number to export.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Bundle directory.")
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
-def export(workdir: Path, trial: int, out_dir: Path, storage: str | None) -> None:
+@click.option("--build-option", "build_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra finn-plus DataflowBuildConfig field for build.yaml, e.g. auto_fifo_strategy=live_fifo "
+                   "(repeatable).")
+def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...]) -> None:
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
-    from dse.export import export_bundle
+    from dse.export import export_bundle, parse_build_options
     from dse.results import load_study
 
-    bundle = export_bundle(load_study(workdir, storage), workdir, trial, out_dir)
+    bundle = export_bundle(load_study(workdir, storage), workdir, trial, out_dir,
+                           build_options=parse_build_options(build_options))
     out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
     out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
 

@@ -12,6 +12,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
@@ -32,8 +33,19 @@ class Bundle:
     on_pareto_front: bool
 
 
-def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_platform: str | None) -> dict[str, Any]:
-    """A finn-plus DataflowBuildConfig (as YAML data) that builds exactly the estimated design."""
+# Keys the bundle fixes because the estimate depends on them: changing them builds another design.
+FIXED_KEYS = ("synth_clk_period_ns", "board", "shell_flow_type", "folding_config_file", "mvau_wwidth_max",
+              "standalone_thresholds", "minimize_bit_width")
+PROVENANCE_PACKAGES = ("finn-dse", "finn-plus", "qonnx", "brevitas", "torch", "optuna")
+
+
+def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_platform: str | None,
+                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A finn-plus DataflowBuildConfig (as YAML data) that builds exactly the estimated design.
+
+    ``options`` adds or overrides other DataflowBuildConfig fields (FIFO sizing, outputs, ...);
+    they are checked against finn-plus's own DataflowBuildConfig.
+    """
     config: dict[str, Any] = {
         "output_dir": "build",
         "synth_clk_period_ns": clock_ns,
@@ -42,10 +54,57 @@ def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_pla
         "folding_config_file": "folding_config.json",
         "mvau_wwidth_max": mvau_wwidth_max,
         "generate_outputs": ["estimate_reports", "bitfile", "pynq_driver", "deployment_package"],
+        "auto_fifo_depths": True,
+        "auto_fifo_strategy": "distributed_sim",
     }
     if vitis_platform:
         config["vitis_platform"] = vitis_platform
+    for key, value in (options or {}).items():
+        if key in FIXED_KEYS:
+            raise ConfigError(f"build option {key!r} is fixed by the study (it changes the estimated design)")
+        config[key] = value
+    _check_with_finn(config)
     return config
+
+
+def _check_with_finn(config: dict[str, Any]) -> None:
+    """Let finn-plus's DataflowBuildConfig validate the options (unknown keys, wrong values)."""
+    import yaml
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    try:
+        DataflowBuildConfig.from_yaml(yaml.safe_dump(config))
+    except Exception as err:  # mashumaro raises several types; the message names the field
+        raise ConfigError(f"build options rejected by finn-plus's DataflowBuildConfig: {err}") from None
+
+
+def parse_build_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """KEY=VALUE strings from the command line; VALUE is read as YAML (numbers, true/false, lists)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"build option {pair!r} is not KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"build option {key!r}: cannot read value {value!r}") from None
+    return options
+
+
+def provenance() -> dict[str, str]:
+    """Versions of the packages that produced the bundle."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PROVENANCE_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def _readme(study: str, trial: int, params: dict[str, Any], hw: dict[str, Any], acc: dict[str, float]) -> str:
@@ -63,18 +122,22 @@ These are FINN's pre-synthesis estimates, not measurements.
 - `model.onnx`: the trained network in QONNX (input: UINT8 pixels, shape 1x784; output: class index).
 - `folding_config.json`: PE/SIMD and memory styles per layer (FINN ApplyConfig format).
 - `build.yaml`: finn-plus DataflowBuildConfig (Vitis Alveo shell flow, U280, clock, folding file).
-- `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies.
+- `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies, and
+  provenance (study, trial, package versions).
 
 ## Build (needs finn-plus 1.6.1 with Vivado, Vitis and XRT, e.g. on a cluster node)
 ```
 finn build build.yaml model.onnx
 ```
 Outputs go to `build/` (bitfile, PYNQ driver, deployment package). FIFO depths are sized by
-FINN's default (`auto_fifo_depths`); edit `build.yaml` to change build options.
+FINN's simulation-based sizing (`auto_fifo_depths`, `auto_fifo_strategy`). Other build options
+can be set at export (`finn-dse export ... --build-option KEY=VALUE`) or edited in `build.yaml`;
+the clock, board, shell flow and folding file are fixed because the estimates depend on them.
 """
 
 
-def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir: Path) -> Bundle:
+def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir: Path, *,
+                  build_options: Mapping[str, Any] | None = None) -> Bundle:
     """Write the bundle of ``trial_number`` to ``out_dir`` (created or overwritten file by file)."""
     from dse.spec import parse_spec
     from estimators.devices import get_board
@@ -107,12 +170,14 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for study {study.study_name}, trial {trial_number}.\n"
               "# Build with: finn build build.yaml model.onnx\n")
     config = build_config(board=hw.board, clock_ns=hw.clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
-                          vitis_platform=get_board(hw.board).vitis_platform)
+                          vitis_platform=get_board(hw.board).vitis_platform, options=build_options)
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
     write_json(out_dir / "estimates.json", {
         "study": study.study_name, "trial": trial_number, "params": dict(trial.params),
         "accuracy": accuracy, "hardware": estimate, "source": "FINN estimate (pre-synthesis)",
-        "mvau_wwidth_max": hw.mvau_wwidth_max,
+        "mvau_wwidth_max": hw.mvau_wwidth_max, "on_pareto_front": on_front,
+        "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset,
+                       "packages": provenance()},
     })
     write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, dict(trial.params), estimate, accuracy))
     return Bundle(out_dir, trial_number, on_front)

@@ -97,15 +97,60 @@ def test_bundle_model_predicts_like_pytorch(smoke_workdir: Path, bundle: tuple[P
     net.load_state_dict(torch.load(smoke_workdir / "trials" / f"{trial:05d}" / "weights.pt"))
     net.eval()
     test = load_mnist(mnist_root, val_size=1000).test
-    images = test.images[:40].reshape(40, 784).astype(np.float32)
+    n = 200
+    images = test.images[:n].reshape(n, 784).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(images)).argmax(dim=1).numpy()
     model = ModelWrapper(str(out / "model.onnx"))
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
-    got = [int(execute_onnx(model, {iname: images[i:i + 1]})[oname].flatten()[0]) for i in range(40)]
-    assert (np.array(got) == expected).mean() >= 0.95  # binary nets can tie exactly; allow rare ties
+    got = np.array([int(execute_onnx(model, {iname: images[i:i + 1]})[oname].flatten()[0]) for i in range(n)])
+    # Binary nets can produce exact logit ties, which either side may break its own way.
+    assert (got == expected).mean() >= 0.98
 
 
 def test_export_rejects_unknown_trial(smoke_workdir: Path, tmp_path: Path) -> None:
     proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", "99", "--out", str(tmp_path), check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == "error: study 'smoke' has no trial 99 (trials: 0..3)"
+
+
+def test_bundle_records_provenance_and_takes_build_options(smoke_workdir: Path, bundle: tuple[Path, int],
+                                                           tmp_path: Path) -> None:
+    from finn.builder.build_dataflow_config import AutoFIFOSizingMethod, DataflowBuildConfig
+
+    out, trial = bundle
+    recorded = json.loads((out / "estimates.json").read_text())
+    assert recorded["provenance"]["packages"]["finn-plus"] == "1.6.1"
+    assert recorded["provenance"]["study"] == "smoke" and recorded["on_pareto_front"] is True
+    finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path),
+             "--build-option", "auto_fifo_strategy=live_fifo", "--build-option", "verbose=true")
+    cfg = DataflowBuildConfig.construct_from(tmp_path / "build.yaml")
+    assert cfg.auto_fifo_strategy == AutoFIFOSizingMethod.LIVE_FIFO and cfg.verbose is True
+    for option, message in [("board=U250", "is fixed by the study"), ("no_such=1", "not defined in DataflowBuildConfig"),
+                            ("oops", "is not KEY=VALUE")]:
+        proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path),
+                        "--build-option", option, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_pareto_trial_exports_with_a_warning(smoke_workdir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import optuna
+
+    from dse.results import load_study
+
+    # A copy of the study with one clearly dominated trial added (its artifacts copied from trial 0).
+    work = tmp_path / "w"
+    shutil.copytree(smoke_workdir, work, ignore=shutil.ignore_patterns(".run.lock"))
+    (work / "study.json").write_text(json.dumps({"study_name": "smoke", "storage": f"sqlite:///{work / 'study.db'}"}))
+    study = load_study(work)
+    source = study.trials[0]
+    dominated = optuna.trial.create_trial(
+        params=source.params, distributions=source.distributions, values=[0.01, 1.0, 1e9],
+        user_attrs={**source.user_attrs, "val_accuracy": 0.01}, constraints={"fits_U280": -0.5})
+    study.add_trial(dominated)
+    number = study.trials[-1].number
+    assert number not in {t.number for t in study.best_trials}
+    proc = finn_dse("export", "--workdir", str(work), "--trial", str(number), "--out", str(tmp_path / "b"))
+    assert "not on the Pareto front" in proc.stderr
+    assert json.loads((tmp_path / "b" / "estimates.json").read_text())["on_pareto_front"] is False
