@@ -141,6 +141,60 @@ def pareto(workdir: Path, storage: str | None) -> None:
 
 @cli.command()
 @click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("-o", "--out", "out_path", type=click.Path(path_type=Path), help="HTML file [default: WORKDIR/report.html].")
+@click.option("--storage", help="Optuna storage URL, if the study used one.")
+def report(workdir: Path, out_path: Path | None, storage: str | None) -> None:
+    """Write one self-contained HTML report: Pareto fronts, trials, and a per-layer view of each design."""
+    from dse.report.page import write_report
+    from dse.results import load_study
+
+    path = write_report(load_study(workdir, storage), workdir, out_path)
+    out.print(f"Report: {path} (open it in a browser; it works offline)")
+
+
+@cli.command()
+@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("--storage", help="Optuna storage URL, if the study used one.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
+def dashboard(workdir: Path, storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the study's storage, with FINN-DSE's hardware plots attached."""
+    import json
+
+    from dse.artifacts import StudyLayout
+    from dse.dashboard import attach_plots, dashboard_url, serve
+    from dse.results import load_study
+
+    study = load_study(workdir, storage)
+    attach_plots(study, workdir=workdir)
+    url = storage or json.loads(StudyLayout(workdir).meta.read_text())["storage"]
+    out.print(f"optuna-dashboard for study {study.study_name}: {dashboard_url(host, port)} (Ctrl-C stops it)")
+    serve(url, host=host, port=port)
+
+
+@cli.command()
+@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("--storage", help="Optuna storage URL, if the study used one.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write all trials as CSV.")
+@click.option("--parquet", "parquet_path", type=click.Path(path_type=Path), help="Write all trials as Parquet.")
+def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_path: Path | None) -> None:
+    """Every trial with parameters, estimates, metrics and state (table, CSV or Parquet)."""
+    from dse.results import load_study, trials_frame
+    from dse.trials_export import write_trials
+
+    study = load_study(workdir, storage)
+    for path, fmt in ((csv_path, "csv"), (parquet_path, "parquet")):
+        if path is not None:
+            out.print(f"Wrote {write_trials(study, path, fmt=fmt)}")
+    if csv_path is None and parquet_path is None:
+        frame = trials_frame(study)
+        cols = ["number", "state", "feasible", "pareto", "weight_bits", "act_bits", "hidden_width", "val_accuracy",
+                "test_accuracy", "fps", "lut", "bram18", "reason"]
+        out.print(frame[[c for c in cols if c in frame.columns]].to_string(index=False))
+
+
+@cli.command()
+@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
 @click.option("--trial", "trial", required=True, type=click.IntRange(min=0), help="Trial number to export.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Bundle directory.")
 @click.option("--storage", help="Optuna storage URL, if the study used one.")

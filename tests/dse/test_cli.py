@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import finn_dse
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["pareto"], ["export"], ["estimate"], ["fetch-data"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["pareto"], ["export"], ["estimate"], ["report"], ["dashboard"], ["trials"], ["fetch-data"]])
 def test_help(command: list[str]) -> None:
     proc = finn_dse(*command, "--help")
     assert "Usage: finn-dse" in proc.stdout

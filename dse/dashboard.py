@@ -1,0 +1,122 @@
+"""optuna-dashboard for a FINN-DSE study: our hardware plots stored in the study, and a local server.
+
+optuna-dashboard keeps custom plotly figures as study system attributes and shows them on the
+study's "Plot" page; it has no per-trial figures, so the per-layer view is one study-level figure
+of the Pareto-front designs. optuna-dashboard, plotly and wsgiref are imported inside functions.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dse.artifacts import TrialFiles
+from dse.errors import ConfigError
+from dse.report import pareto_figure, pareto_info
+from dse.results import trials_frame
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    import plotly.graph_objects
+
+logger = logging.getLogger(__name__)
+
+# Fixed ids: saving under the same id overwrites the old figure instead of adding a copy.
+PARETO_PLOT_ID = "finn-dse-pareto"
+LAYERS_PLOT_ID = "finn-dse-layers"
+
+
+def _layers(workdir: Path, artifact_dir: Any) -> list[dict[str, Any]]:
+    if not isinstance(artifact_dir, str):
+        return []
+    path = TrialFiles(workdir / artifact_dir).estimate
+    try:
+        return list(json.loads(path.read_text()).get("layers", []))
+    except (OSError, ValueError) as err:  # an old or half-written trial: skip it, keep the others
+        logger.warning("no per-layer estimate for %s: %s", path, err)
+        return []
+
+
+def layers_figure(df: pd.DataFrame, workdir: Path) -> plotly.graph_objects.Figure | None:
+    """LUTs and cycles per layer (one bar group per layer) for each Pareto-front trial; None if no data."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("LUTs per layer", "cycles per frame per layer"))
+    front = df[df["pareto"].eq(True)].sort_values("number")
+    for _, row in front.iterrows():
+        layers = _layers(workdir, row["artifact_dir"])
+        names = [str(la.get("name")) for la in layers]
+        for r, key in enumerate(("lut", "cycles"), start=1):
+            vals = [la.get(key, math.nan) for la in layers]
+            fig.add_trace(go.Bar(x=names, y=vals, name=f"trial {int(row['number'])}", showlegend=r == 1,
+                                 legendgroup=str(row["number"])), row=r, col=1)
+    if not fig.data:
+        return None
+    fig.update_yaxes(type="log")  # layers differ by orders of magnitude
+    fig.update_layout(title="Per-layer estimates of the Pareto-front designs", barmode="group",
+                      template="plotly_white", height=640)
+    return fig
+
+
+def attach_plots(study: optuna.Study, *, workdir: Path | None = None) -> None:
+    """Store the Pareto figure (and, given the study's work directory, the per-layer bars) in the study.
+
+    Calling it again replaces the figures. The per-layer figure reads each trial's estimate.json,
+    which lives in the work directory, not in the storage.
+    """
+    from optuna_dashboard import save_plotly_graph_object
+
+    df = trials_frame(study)
+    save_plotly_graph_object(study, pareto_figure(pareto_info(df)), graph_object_id=PARETO_PLOT_ID)
+    ids = [PARETO_PLOT_ID]
+    if workdir is not None and (fig := layers_figure(df, Path(workdir))) is not None:
+        save_plotly_graph_object(study, fig, graph_object_id=LAYERS_PLOT_ID)
+        ids.append(LAYERS_PLOT_ID)
+    logger.info("attached %s to study %s for optuna-dashboard", ", ".join(ids), study.study_name)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """The browser address of a dashboard served on host:port (IPv6 hosts in brackets)."""
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{host}:{port}/dashboard/"
+
+
+def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve optuna-dashboard for ``storage_url`` on host:port until interrupted (Ctrl-C).
+
+    Loopback by default: the dashboard can rename and delete studies and has no login.
+    Binds before serving, so a port in use is a one-line ConfigError, not a traceback.
+    """
+    import socket
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from optuna_dashboard import wsgi
+
+    from dse.study import make_storage
+
+    class _Handler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+            logger.debug("%s %s", self.address_string(), format % args)  # not stderr: keep the console quiet
+
+    class _Server(WSGIServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    app = wsgi(make_storage(storage_url))
+    try:
+        server = make_server(host, port, app, server_class=_Server, handler_class=_Handler)
+    except OSError as err:
+        raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {err.strerror or err} "
+                          f"(choose another --port)") from None
+    url = dashboard_url(host, server.server_address[1])  # the real port, should port be 0
+    logger.info("optuna-dashboard for %s at %s (Ctrl-C to stop)", storage_url, url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how a user stops it: not an error, no traceback
+        logger.info("dashboard stopped")
+    finally:
+        server.server_close()
