@@ -12,4 +12,4 @@ fi
 echo "installing Debian chromium and chromium-driver (browser test)..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+apt-get install -y -qq chromium chromium-driver >/dev/null
