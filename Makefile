@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 
 data: install
 	$(VENV)/bin/finn-dse fetch-data
+	@bash scripts/install-datasets.sh
 
 clean-runs:
 	rm -rf runs
