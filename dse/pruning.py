@@ -156,8 +156,8 @@ def pruned_config(config: TFCConfig | CNVConfig, plan: PruningPlan) -> TFCConfig
     _check_plan(config, plan)
     cfg: Any = config  # dataclasses.replace cannot be typed over the union
     if plan.family == "cnv":
-        return replace(cfg, channels=plan.keep[:6], fc=plan.keep[6:])  # type: ignore[no-any-return]
-    return replace(cfg, hidden=plan.keep)  # type: ignore[no-any-return]
+        return replace(cfg, channels=plan.keep[:6], fc=plan.keep[6:])
+    return replace(cfg, hidden=plan.keep)
 
 
 @dataclass(frozen=True)
