@@ -29,7 +29,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -151,6 +151,10 @@ def _check_plan(config: Any, plan: PruningPlan) -> None:
                          f"config is a {_family(config)} with widths {_widths(config)}")
 
 
+@overload
+def pruned_config(config: TFCConfig, plan: PruningPlan) -> TFCConfig: ...
+@overload
+def pruned_config(config: CNVConfig, plan: PruningPlan) -> CNVConfig: ...
 def pruned_config(config: TFCConfig | CNVConfig, plan: PruningPlan) -> TFCConfig | CNVConfig:
     """``config`` with the widths after pruning (what tfc_graph/cnv_graph take)."""
     _check_plan(config, plan)
@@ -302,7 +306,7 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
     if widths != plan.keep:
         raise RuntimeError(f"pruned widths {widths} differ from the plan's {plan.keep}")
     new_config = pruned_config(config, plan)
-    model.config = new_config  # type: ignore[assignment]
+    model.config = new_config
     history = [(str(n), bool(o), [int(i) for i in idxs]) for n, o, idxs in graph.pruning_history()]
     return PrunedModel(model=model, config=new_config, plan=plan, kept_indices=tuple(kept), history=history)
 

@@ -9,7 +9,8 @@ import pytest
 
 from dse.pruning import PruningPlan, plan_pruning, pruned_config
 
-SMALL_CNV = {"channels": (16, 16, 32, 32, 64, 64), "fc": (64, 64)}
+SMALL_CHANNELS = (16, 16, 32, 32, 64, 64)
+SMALL_FC = (64, 64)
 
 
 def _tfc_config(hidden: tuple[int, ...] = (64, 64, 64), w: int = 2, a: int = 2) -> Any:
@@ -21,7 +22,7 @@ def _tfc_config(hidden: tuple[int, ...] = (64, 64, 64), w: int = 2, a: int = 2) 
 def _cnv_config(w: int = 2, a: int = 2) -> Any:
     from dse.models.cnv import CNVConfig
 
-    return CNVConfig(**SMALL_CNV, weight_bits=w, act_bits=a)
+    return CNVConfig(channels=SMALL_CHANNELS, fc=SMALL_FC, weight_bits=w, act_bits=a)
 
 
 # --- plan arithmetic --------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def test_per_layer_ratios_cnv() -> None:
     assert plan.family == "cnv"
     assert plan.original == (16, 16, 32, 32, 64, 64, 64, 64)
     assert plan.keep == (16, 8, 24, 16, 32, 16, 32, 64)
-    new = pruned_config(cnv, plan)
+    new: Any = pruned_config(cnv, plan)
     assert new.channels == (16, 8, 24, 16, 32, 16) and new.fc == (32, 64)
     assert (new.weight_bits, new.act_bits, new.num_classes, new.in_channels) == (2, 2, 10, 3)
 
@@ -130,7 +131,7 @@ def test_prune_tfc_half(tfc_model: tuple[Any, Any, Any]) -> None:
     cfg, model, x = tfc_model
     plan = plan_pruning(cfg, ratio=0.5)
     result = prune(model, plan, example_input=x[:1])
-    assert result.model is model
+    assert id(result.model) == id(model)  # pruned in place
     assert [m.out_features for m in _linears(model)] == [*plan.keep, 10]
     assert [m.in_features for m in _linears(model)] == [784, *plan.keep]
     assert [m.num_features for m in model.features if hasattr(m, "num_features")] == list(plan.keep)
@@ -270,6 +271,9 @@ def test_pruned_model_through_finn(family: str, tmp_path: Path) -> None:
     from estimators.families import cnv_graph, tfc_graph
 
     torch.manual_seed(2)
+    cfg: Any
+    model: Any
+    shape: tuple[int, ...]
     if family == "tfc":
         from dse.models.tfc import build_tfc
 
@@ -284,7 +288,7 @@ def test_pruned_model_through_finn(family: str, tmp_path: Path) -> None:
     model = _trained_like(model, x)
     plan = plan_pruning(cfg, ratio=0.5)
     result = prune(model, plan, example_input=x[:1])
-    small = pruned_config(cfg, plan)
+    small: Any = pruned_config(cfg, plan)
 
     path = finn_flow.export_qonnx(result.model, tmp_path / "pruned.onnx", input_shape=shape,
                                   log_path=tmp_path / "export.log")
