@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-PART = "xcu280-fsvh2892-2L-e"
+from tests.fidelity import assert_matches_finn
+
 N_FOLDINGS = 30
 SMALL = {"channels": (8, 16, 16, 32), "strides": (2, 2, 2, 2), "image_size": 16}
 
@@ -66,9 +66,7 @@ def test_config_validation() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("bits", [(2, 2), (4, 4), (1, 2)], ids=lambda b: f"w{b[0]}a{b[1]}")
 def test_maps_to_vvau_and_estimators_match_finn(bits: tuple[int, int], tmp_path: Path) -> None:
-    import estimators as est
     from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
     from dse.models.mobilenet import MobileNetConfig
 
     w, a = bits
@@ -82,26 +80,4 @@ def test_maps_to_vvau_and_estimators_match_finn(bits: tuple[int, int], tmp_path:
     assert hw_est.fps == pytest.approx(2e8 / hw_est.max_cycles)
 
     # Fidelity: random foldings applied to our records and, through ApplyConfig, to FINN.
-    with finn_flow._captured(tmp_path / "finn.log"):
-        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp_path)
-        base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=1000)
-    graph = graph_from_finn(base)
-    tables = est.option_tables(graph, PART, est.FoldingLimits(wwidth_max=None))
-    rng = np.random.default_rng(w * 10 + a)
-    mismatches: list[str] = []
-    for _ in range(N_FOLDINGS):
-        choice = [int(rng.integers(len(t))) for t in tables]
-        ours = est.folding.apply_choice(graph, tables, choice)
-        mine = est.estimate_graph(ours, PART, clock_ns=5.0)
-        with finn_flow._captured(tmp_path / "finn.log"):
-            folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
-            finn, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
-        assert list(mine.names) == [layer.name for layer in finn.layers]
-        for name, cost, theirs in zip(mine.names, mine.costs, finn.layers):
-            exact = (cost.cycles, cost.bram18, cost.uram, cost.dsp) == (theirs.cycles, theirs.bram18, theirs.uram, theirs.dsp)
-            lut_ok = abs(cost.lut - theirs.lut) <= 0.01 * max(theirs.lut, 1.0)
-            if not (exact and lut_ok):
-                mismatches.append(f"{name} {ours.layers[mine.names.index(name)]}: ours {cost} FINN {theirs}")
-        assert mine.max_cycles == finn.max_cycles and mine.critical_path_cycles == finn.critical_path_cycles
-        assert mine.bottleneck == finn.bottleneck
-    assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:5])
+    assert_matches_finn(path, tmp_path, n_foldings=N_FOLDINGS, seed=w * 10 + a)
