@@ -47,8 +47,12 @@ class StudyObserver(Protocol):
     def trial_finished(self, number: int, state: str, summary: str) -> None: ...
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """RDB storage with heartbeats, so trials of dead workers are failed and retried."""
+def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
+    """RDB storage with heartbeats, so trials of dead workers are failed and retried.
+
+    A trial whose heartbeat is older than ``grace_s`` is failed (and re-enqueued) the next time
+    any worker starts a trial.
+    """
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
@@ -58,7 +62,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are stable enough
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
                               **kwargs)
     except (ImportError, ModuleNotFoundError) as err:
@@ -81,11 +85,12 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
                                       n_startup_trials=max(1, min(10, spec.n_trials // 4)))
 
 
-def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = None) -> optuna.Study:
+def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = None,
+               heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.Study:
     """Create the study or load it if it exists (same name, same storage)."""
     import optuna
 
-    storage = make_storage(storage_url)
+    storage = make_storage(storage_url, heartbeat_s=heartbeat_s, grace_s=grace_s)
     seed = spec.seed if sampler_seed is None else sampler_seed
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
                                 directions=[d for _, d in OBJECTIVES], sampler=make_sampler(spec, seed))
@@ -177,8 +182,13 @@ def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
 
 def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: str | None = None,
               n_trials: int | None = None, observer: StudyObserver | None = None,
-              write_report: bool = True) -> optuna.Study:
-    """Run (or resume) ``spec`` until it has ``n_trials`` finished trials (default: the spec's)."""
+              write_report: bool = True, worker: bool = False, heartbeat_s: int = HEARTBEAT_S,
+              grace_s: int = GRACE_S) -> optuna.Study:
+    """Run (or resume) ``spec`` until it has ``n_trials`` finished trials (default: the spec's).
+
+    ``worker=True`` joins a study that other processes work on at the same time (shared storage,
+    no work-dir lock): trials of dead workers are found through heartbeats older than ``grace_s``.
+    """
     import optuna
 
     from dse.data import fetch_mnist, load_mnist
@@ -188,10 +198,10 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     target = n_trials if n_trials is not None else spec.n_trials
     if target < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
-    private = storage_url is None
+    private = storage_url is None and not worker
     url = storage_url or layout.default_storage
-    with workdir_lock(layout):
-        study = open_study(spec, url)
+    with contextlib.nullcontext() if worker else workdir_lock(layout):
+        study = open_study(spec, url, heartbeat_s=heartbeat_s, grace_s=grace_s)
         if not private:
             optuna.storages.fail_stale_trials(study)
         recover_orphans(study, fail_running=private)
