@@ -58,6 +58,11 @@ class StudyLayout:
     def pareto_html(self) -> Path:
         return self.root / "pareto.html"
 
+    @property
+    def parents(self) -> Path:
+        """Trained parent networks, shared by the pruned trials (and workers) of the study."""
+        return self.root / "parents"
+
     def trial_dir(self, number: int) -> Path:
         return self.root / "trials" / f"{number:05d}"
 
@@ -95,3 +100,13 @@ class TrialFiles:
     @property
     def log(self) -> Path:
         return self.root / "build.log"
+
+    @property
+    def pruning(self) -> Path:
+        """The pruning plan and kept channel indices (dse.pruning.PrunedModel.to_json)."""
+        return self.root / "pruning.json"
+
+    @property
+    def design(self) -> Path:
+        """The sampled design point, widths after pruning, bits per layer, folding."""
+        return self.root / "design.json"

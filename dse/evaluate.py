@@ -1,4 +1,12 @@
-"""One trial, staged: build the network, train it (QAT), export QONNX, let FINN estimate it.
+"""One trial, staged (see shared/DESIGN.md):
+
+1. screen: the estimators judge the sampled design (fast graph path, no training); a design
+   that breaks a hard hardware limit stops here, recorded with its estimates and the reason;
+2. train: QAT from scratch, or, for a pruned design, prune the study's trained parent
+   (trained once, reused by every trial and worker) and fine-tune it; stops early when the
+   minimum accuracy is out of reach;
+3. export QONNX, and (optionally) confirm the estimate with FINN's own estimate flow, applying
+   the same folding.
 
 Heavy imports (torch, brevitas, FINN) happen inside these functions, never at `import dse`.
 """
@@ -8,109 +16,241 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles, write_json
-from dse.data import MNIST, Split
+from dse.designs import family_of
+from dse.screen import Screening, hardware_violations, screen
 
 if TYPE_CHECKING:
-    from dse.finn_flow import HardwareEstimate
+    from dse.data import Dataset, Split
+    from dse.parents import ParentStore
     from dse.spec import StudySpec
-    from dse.training import TrainResult
-    from search_spaces.tfc import TFCPoint
+    from search_spaces import DesignPoint
 
 logger = logging.getLogger(__name__)
 
-# stage name ("train", "export", "finn"), steps done, steps total
+# stage name ("screen", "parent", "train", "finetune", "export", "finn"), steps done, steps total
 StageFn = Callable[[str, int, int], None]
+NOT_TRAINED_ACCURACY = 0.0  # objective value of a design stopped before training (infeasible anyway)
 
 
 @dataclass(frozen=True, slots=True)
 class TrialOutcome:
-    point: TFCPoint
-    train: TrainResult
-    hardware: HardwareEstimate
-    seconds: dict[str, float]
+    """Everything a trial records: its objective values, constraint values and flat figures."""
 
-    def user_attrs(self) -> dict[str, Any]:
-        """Flat figures stored with the Optuna trial (what reports and exports read)."""
-        hw = self.hardware
-        return {
-            "val_accuracy": self.train.val_accuracy,
-            "test_accuracy": self.train.test_accuracy,
-            "val_history": list(self.train.val_history),
-            "fps": hw.fps,
-            "latency_us": hw.latency_ns / 1000.0,
-            "lut": hw.lut,
-            "bram18": hw.bram18,
-            "uram": hw.uram,
-            "dsp": hw.dsp,
-            "max_cycles": hw.max_cycles,
-            "bottleneck": hw.bottleneck,
-            "fits": hw.fits,
-            "limiting_resource": hw.limiting_resource,
-            "utilization": dict(hw.utilization),
-            "train_s": self.seconds["train"],
-            "export_s": self.seconds["export"],
-            "finn_s": self.seconds["finn"],
-        }
+    values: tuple[float, ...]
+    constraints: dict[str, float]
+    attrs: dict[str, Any]
+    stopped_by: str | None = None  # "estimator", "accuracy" or None (fully evaluated)
+    reason: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints.values())
 
 
 def _subset(split: Split, n: int | None) -> Split:
+    from dse.data import Split
+
     if n is None or n >= len(split):
         return split
     return Split(split.images[:n], split.labels[:n])
 
 
-def evaluate(point: TFCPoint, spec: StudySpec, data: MNIST, files: TrialFiles, *, seed: int,
+def _design_record(point: DesignPoint, screening: Screening) -> dict[str, Any]:
+    return {"point": dataclasses.asdict(point), "widths_after_pruning": list(screening.widths),
+            "weight_bits": list(point.weight_bits), "act_bits": list(point.act_bits),
+            "folding": {layer["name"]: {k: layer[k] for k in ("pe", "simd") if layer[k] is not None}
+                        for layer in screening.layers()}}
+
+
+def _hardware_estimate_dict(screening: Screening, board: str, clock_ns: float) -> dict[str, Any]:
+    """The fast path's figures in estimate.json's shape (same as FINN's HardwareEstimate.to_dict)."""
+    e, fit = screening.estimate, screening.fit
+    return {"board": board, "clock_ns": clock_ns, "layers": screening.layers(), "lut": e.lut, "bram18": e.bram18,
+            "uram": e.uram, "dsp": e.dsp, "max_cycles": e.max_cycles, "bottleneck": e.bottleneck,
+            "critical_path_cycles": e.critical_path_cycles, "fps": e.fps, "latency_ns": e.latency_ns,
+            "fits": fit.fits, "limiting_resource": fit.limiting, "utilization": dict(fit.utilization),
+            "source": "estimators"}
+
+
+def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: int,
+             data: Callable[[], Dataset], parents: ParentStore | None = None,
              progress: StageFn | None = None) -> TrialOutcome:
-    """Run the whole pipeline for one design point; artifacts go to ``files.root``."""
+    """Run the staged pipeline for one design point; artifacts go to ``files.root``.
+
+    ``data`` loads the dataset on first use (screened-out trials never need it).
+    """
+    files.root.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    limits, ev = spec.limits, spec.evaluation
+
+    def stage(name: str, done: int = 0, total: int = 1) -> None:
+        if progress is not None:
+            progress(name, done, total)
+
+    # 1. screen ------------------------------------------------------------------------------
+    stage("screen")
+    t0 = time.perf_counter()
+    screening = screen(point, spec.hardware, limits, multiple=spec.space.pruning.multiple)
+    seconds["screen"] = time.perf_counter() - t0
+    estimates = screening.figures()
+    attrs: dict[str, Any] = {f"est_{k}": v for k, v in estimates.items() if k in ("fps", "lut", "bram18", "uram",
+                                                                                    "dsp", "latency_us")}
+    attrs.update(design=point.label(), widths=list(screening.widths), target_met=screening.target_met,
+                 screen_s=seconds["screen"])
+    write_json(files.design, _design_record(point, screening))
+    estimate_json = _hardware_estimate_dict(screening, spec.hardware.board, point.clock_ns)
+    from estimators import folding_config
+
+    folding = folding_config(screening.graph)
+    write_json(files.folding, folding)
+
+    if ev.estimator_first and screening.reason is not None:
+        write_json(files.estimate, estimate_json)
+        attrs.update(estimates, estimate_source="estimators", stopped_by="estimator", reason=screening.reason)
+        constraints = {**screening.violations}
+        if limits.min_accuracy is not None:
+            constraints["min_accuracy"] = limits.min_accuracy  # never trained: accuracy counts as 0
+        outcome = TrialOutcome(values=_values(spec, {**estimates, "val_accuracy": NOT_TRAINED_ACCURACY}),
+                               constraints=constraints, attrs=attrs, stopped_by="estimator",
+                               reason=screening.reason, seconds=seconds)
+        write_json(files.metrics, {**attrs, "seconds": seconds})
+        return outcome
+
+    # 2. train -------------------------------------------------------------------------------
     from dse._quiet import captured
 
     with captured(files.log):  # torch/brevitas print on first import
         import torch
 
-        from dse import finn_flow
-        from dse.models.tfc import TFCConfig, build_tfc
+        import dse.models.cnv
+        import dse.models.mobilenet
+        import dse.models.tfc  # noqa: F401  (Brevitas prints on first import)
         from dse.training import train
 
-    files.root.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-
-    def stage(name: str) -> Callable[[int, int, int, float | None], None]:
-        def report(done: int, total: int, _epoch: int, _acc: float | None) -> None:
-            if progress is not None:
-                progress(name, done, total)
-        return report
-
-    t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    model = build_tfc(TFCConfig(hidden=point.hidden, weight_bits=point.weight_bits, act_bits=point.act_bits))
+    dataset = data()
     tr = spec.training
-    result = train(model, _subset(data.train, tr.train_subset), data.val, data.test, epochs=tr.epochs,
-                   batch_size=tr.batch_size, lr=tr.lr, seed=seed, progress=stage("train"))
+    family = family_of(point)
+    train_split = _subset(dataset.train, tr.train_subset)
+
+    def bar(name: str) -> Callable[[int, int, int, float | None], None]:
+        return lambda done, total, _epoch, _acc: stage(name, done, total)
+
+    train_kwargs: dict[str, Any] = dict(batch_size=tr.batch_size, lr=tr.lr, seed=seed,
+                                        min_val_accuracy=limits.min_accuracy, headroom=ev.early_stop_headroom,
+                                        checks_per_epoch=ev.checks_per_epoch)
+    if point.pruned:
+        assert parents is not None, "pruned designs need a parent store"
+        t0 = time.perf_counter()
+        parent = parents.get(point, train_split, dataset.val, progress=bar("parent"))
+        seconds["parent_train"] = parents.trained_here_s
+        seconds["parent_wait"] = time.perf_counter() - t0 - parents.trained_here_s
+        from dse.pruning import prune
+
+        t0 = time.perf_counter()
+        plan = family.plan(point, multiple=spec.space.pruning.multiple)
+        model = parent
+        sample = torch.from_numpy(train_split.images[:64].copy()).float()
+        pdata = (sample, torch.from_numpy(train_split.labels[:64].copy()).long())
+        with captured(files.log):
+            pruned = prune(model, plan, example_input=sample[:1], importance=spec.space.pruning.importance,
+                           data=pdata if spec.space.pruning.importance == "taylor" else None)
+        files.pruning.write_text(pruned.to_json())
+        model = pruned.model
+        attrs["parent_val_accuracy"] = parents.last_val_accuracy
+        epochs = spec.space.pruning.finetune_epochs
+        if epochs > 0:
+            result = train(model, train_split, dataset.val, dataset.test, epochs=epochs,
+                           progress=bar("finetune"), **train_kwargs)
+        else:
+            from dse.training import TrainResult, accuracy
+
+            val = accuracy(model, dataset.val)
+            result = TrainResult(val_accuracy=val, test_accuracy=accuracy(model, dataset.test), epochs=0,
+                                 seconds=0.0, val_history=(val,))
+        seconds["train"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        model = family.build(family.config(point))
+        result = train(model, train_split, dataset.val, dataset.test, epochs=tr.epochs, progress=bar("train"),
+                       **train_kwargs)
+        seconds["train"] = time.perf_counter() - t0
+        if parents is not None and not result.stopped_early:
+            parents.offer(point, model, result.val_accuracy)  # later pruned trials start from it
     torch.save(model.state_dict(), files.weights)
-    seconds["train"] = time.perf_counter() - t0
+    attrs.update(val_accuracy=result.val_accuracy, val_history=list(result.val_history), epochs=result.epochs,
+                 train_images=len(train_split))
+    if result.stopped_early:
+        write_json(files.estimate, estimate_json)
+        assert limits.min_accuracy is not None
+        reason = (f"stopped after {result.epochs} epoch(s): validation accuracy {result.val_accuracy:.2%} "
+                  f"cannot reach the minimum {limits.min_accuracy:.2%}")
+        attrs.update(estimates, estimate_source="estimators", stopped_by="accuracy", reason=reason)
+        constraints = {**screening.violations, "min_accuracy": limits.min_accuracy - result.val_accuracy}
+        write_json(files.metrics, {**attrs, "seconds": seconds})
+        return TrialOutcome(values=_values(spec, {**estimates, "val_accuracy": result.val_accuracy}),
+                            constraints=constraints, attrs=attrs, stopped_by="accuracy", reason=reason,
+                            seconds=seconds)
+    attrs["test_accuracy"] = result.test_accuracy
 
-    t0 = time.perf_counter()
-    if progress is not None:
-        progress("export", 0, 1)
-    finn_flow.export_qonnx(model, files.model, input_shape=(1, model.config.in_features), log_path=files.log)
-    seconds["export"] = time.perf_counter() - t0
+    # 3. export + FINN -----------------------------------------------------------------------
+    from dse import finn_flow
 
-    t0 = time.perf_counter()
-    if progress is not None:
-        progress("finn", 0, 1)
-    hw = spec.hardware
-    finn = finn_flow.estimate(files.model, board=hw.board, clock_ns=hw.clock_ns, target_fps=point.target_fps,
-                              mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log,
-                              reports_dir=files.finn_reports)
-    seconds["finn"] = time.perf_counter() - t0
+    if ev.export_model or ev.finn_confirm:
+        stage("export")
+        t0 = time.perf_counter()
+        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point), log_path=files.log)
+        seconds["export"] = time.perf_counter() - t0
+    figures = dict(estimates)
+    attrs["estimate_source"] = "estimators"
+    if ev.finn_confirm:
+        stage("finn")
+        t0 = time.perf_counter()
+        hw = spec.hardware
+        finn = finn_flow.estimate(files.model, board=hw.board, clock_ns=point.clock_ns, folding=folding,
+                                  mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log,
+                                  reports_dir=files.finn_reports)
+        seconds["finn"] = time.perf_counter() - t0
+        f = finn.estimate
+        from estimators import check_fit, energy_per_inference_uj, get_board
+        from estimators.devices import Resources
 
-    write_json(files.folding, finn.folding)
-    write_json(files.estimate, finn.estimate.to_dict())
-    outcome = TrialOutcome(point, result, finn.estimate, seconds)
-    write_json(files.metrics, {"params": dataclasses.asdict(point), **outcome.user_attrs(),
-                               "epochs": result.epochs, "train_images": len(_subset(data.train, tr.train_subset))})
-    return outcome
+        fit = check_fit(Resources(lut=f.lut, bram18=f.bram18, uram=f.uram, dsp=f.dsp), get_board(hw.board),
+                        safety_margin=limits.fit_margin)
+        figures = {"fps": f.fps, "latency_us": f.latency_ns / 1000.0, "lut": f.lut, "bram18": f.bram18,
+                   "uram": f.uram, "dsp": f.dsp, "max_cycles": f.max_cycles, "bottleneck": f.bottleneck,
+                   "fits": fit.fits, "limiting_resource": fit.limiting, "utilization": dict(fit.utilization),
+                   "energy_uj": energy_per_inference_uj(fps=f.fps, lut=f.lut, bram18=f.bram18, uram=f.uram,
+                                                        dsp=f.dsp, clock_ns=point.clock_ns)}
+        violations = hardware_violations(f.fps, f.latency_ns / 1000.0, fit.margin, limits)
+        write_json(files.estimate, {**f.to_dict(), "source": "finn"})
+        attrs["estimate_source"] = "finn"
+    else:
+        violations = dict(screening.violations)
+        write_json(files.estimate, estimate_json)
+    attrs.update(figures)
+    reason = None
+    if any(v > 0 for v in violations.values()):
+        # Without estimator-first screening (or when FINN disagrees with the fast path).
+        reason = "; ".join(f"{k} limit broken" for k, v in violations.items() if v > 0)
+        attrs["reason"] = reason
+    constraints = dict(violations)
+    if limits.min_accuracy is not None:
+        constraints["min_accuracy"] = limits.min_accuracy - result.val_accuracy
+        if constraints["min_accuracy"] > 0:
+            reason = f"validation accuracy {result.val_accuracy:.2%} below the minimum {limits.min_accuracy:.2%}"
+            attrs["reason"] = reason
+    for key, secs in seconds.items():
+        attrs[f"{key}_s"] = secs
+    write_json(files.metrics, {**attrs, "seconds": seconds})
+    return TrialOutcome(values=_values(spec, figures | {"val_accuracy": result.val_accuracy}), constraints=constraints,
+                        attrs=attrs, reason=reason, seconds=seconds)
+
+
+def _values(spec: StudySpec, figures: dict[str, Any]) -> tuple[float, ...]:
+    return tuple(float(figures[attr]) for attr in spec.objective_attrs)

@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-PARAMS = ("weight_bits", "act_bits", "hidden_width", "hidden_layers", "target_fps")
-METRICS = ("val_accuracy", "test_accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp",
-           "max_cycles", "bottleneck", "fits", "limiting_resource", "train_s", "export_s", "finn_s")
+# Global parameters first, in this order; per-layer ones (weight_bits_0, pe_3, ...) follow sorted.
+PARAMS = ("weight_bits", "act_bits", "hidden_width", "hidden_layers", "prune_ratio", "target_fps", "budget",
+          "ram_style", "res_type", "clock_ns")
+METRICS = ("design", "val_accuracy", "test_accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp",
+           "energy_uj", "max_cycles", "bottleneck", "fits", "limiting_resource", "stopped_by", "estimate_source",
+           "est_fps", "est_lut", "screen_s", "parent_train_s", "train_s", "export_s", "finn_s")
 
 
 def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:
@@ -41,24 +44,32 @@ def pareto_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials}
 
 
+def _natural(name: str) -> tuple[str, int]:
+    stem, _, index = name.rpartition("_")
+    return (stem, int(index)) if index.isdigit() else (name, -1)
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: parameters, figures, state, feasibility, Pareto membership."""
     import pandas as pd
 
     front = pareto_numbers(study)
+    trials = study.get_trials(deepcopy=False)
+    names = {p for t in trials for p in t.params}
+    params = [p for p in PARAMS if p in names or p in PARAMS[:5]] + sorted(names - set(PARAMS), key=_natural)
     rows: list[dict[str, Any]] = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         complete = t.state.name == "COMPLETE"
         feasible = complete and all(v <= 0 for v in t.constraints.values())
         row: dict[str, Any] = {"number": t.number, "state": t.state.name, "feasible": feasible,
                                "pareto": t.number in front}
-        row.update({p: t.params.get(p) for p in PARAMS})
+        row.update({p: t.params.get(p) for p in params})
         row.update({m: t.user_attrs.get(m) for m in METRICS})
         row["reason"] = t.user_attrs.get("reason") or t.user_attrs.get("fail_reason")
         row["retry_of"] = t.user_attrs.get("retry_of")
         row["artifact_dir"] = t.user_attrs.get("artifact_dir")
         row["duration_s"] = t.duration.total_seconds() if t.duration is not None else math.nan
         rows.append(row)
-    columns = ["number", "state", "feasible", "pareto", *PARAMS, *METRICS, "reason", "retry_of",
+    columns = ["number", "state", "feasible", "pareto", *params, *METRICS, "reason", "retry_of",
                "artifact_dir", "duration_s"]
     return pd.DataFrame(rows, columns=columns)

@@ -3,15 +3,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from dse.errors import ConfigError
 from estimators.devices import BOARDS
+from search_spaces import Space, TFCSpace
 from search_spaces.schema import Strict
-from search_spaces.tfc import TFCSpace
+
+# Objective name in the study file -> (trial attribute, direction).
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "accuracy": ("val_accuracy", "maximize"),
+    "fps": ("fps", "maximize"),
+    "latency_us": ("latency_us", "minimize"),
+    "lut": ("lut", "minimize"),
+    "bram18": ("bram18", "minimize"),
+    "uram": ("uram", "minimize"),
+    "dsp": ("dsp", "minimize"),
+    "energy_uj": ("energy_uj", "minimize"),
+}
+ObjectiveName = Literal["accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp", "energy_uj"]
+SamplerName = Literal["tpe", "nsga2", "gp", "random"]
+DatasetName = Literal["mnist", "fashion_mnist", "cifar10"]
 
 
 class TrainingSpec(Strict):
@@ -37,16 +52,66 @@ class HardwareSpec(Strict):
         return value
 
 
-class StudySpec(Strict):
+class LimitsSpec(Strict):
+    """Hard limits. A design that breaks one is infeasible: never on the Pareto front, and the
+    samplers see it as such. Hardware limits are checked by the estimators before any training;
+    ``min_accuracy`` stops training early once it is out of reach."""
+
+    # Fit the board with this share of every usable resource kept free (0.1 = use at most 90%).
+    fit_margin: float = Field(default=0.0, ge=0, lt=1)
+    min_accuracy: float | None = Field(default=None, gt=0, le=1)
+    min_fps: float | None = Field(default=None, gt=0)
+    max_latency_us: float | None = Field(default=None, gt=0)
+
+
+class EvaluationSpec(Strict):
+    # Estimate every design with the fast graph path first; stop designs that break a hardware limit.
+    estimator_first: bool = True
+    # Confirm trained designs with FINN's own estimate flow on the exported model (~1-3 s).
+    finn_confirm: bool = True
+    # Early stop: after an epoch, stop when accuracy + headroom x (epochs left / epochs) < min_accuracy.
+    early_stop_headroom: float = Field(default=0.15, ge=0, le=1)
+    # Export the trained model as QONNX (needed by `finn-dse export` and FINN confirmation).
+    export_model: bool = True
+    # Validation checks per epoch (early stopping decides at each; cheap for MLPs, ~15 s for CNV).
+    checks_per_epoch: int = Field(default=1, ge=1, le=100)
+
+
+class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study files"
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    dataset: Literal["mnist"] = "mnist"
-    space: TFCSpace = TFCSpace()
+    dataset: DatasetName = "mnist"
+    space: Space = TFCSpace()
+    objectives: tuple[ObjectiveName, ...] = Field(default=("accuracy", "fps", "lut"), min_length=1)
+    limits: LimitsSpec = LimitsSpec()
     training: TrainingSpec = TrainingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
     hardware: HardwareSpec = HardwareSpec()
-    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    sampler: SamplerName = "tpe"
     n_trials: int = Field(default=40, ge=1, le=100_000)
     seed: int = Field(default=0, ge=0)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _default_family(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "family" not in value:
+            return {"family": "tfc", **value}
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"objectives must not repeat, got {list(value)}")
+        return value
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[o][1] for o in self.objectives]
+
+    @property
+    def objective_attrs(self) -> list[str]:
+        return [OBJECTIVES[o][0] for o in self.objectives]
 
     @field_validator("name")
     @classmethod
@@ -57,11 +122,23 @@ class StudySpec(Strict):
 
 
 def _format_error(err: ValidationError) -> str:
+    def path(e: Any) -> tuple[Any, ...]:
+        loc = tuple(e["loc"])
+        # A discriminated union puts the family tag into the path: space.cnv.x -> space.x
+        if len(loc) > 1 and loc[0] == "space" and loc[1] in ("tfc", "cnv", "mobilenet"):
+            loc = loc[:1] + loc[2:]
+        return loc
+
     errors = err.errors()
-    locs = [tuple(e["loc"]) for e in errors]
+    locs = [path(e) for e in errors]
     parts = []
     for e in errors:
-        loc = tuple(e["loc"])
+        loc = path(e)
+        if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            got = (e.get("input") or {}).get("family") if isinstance(e.get("input"), dict) else None
+            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {got!r}; allowed: tfc, cnv, mobilenet"
+                         if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: tfc, cnv, mobilenet")
+            continue
         # A bad list item also makes pydantic complain that the list is too short: say it once.
         if e["type"] == "too_short" and any(o[: len(loc)] == loc and o != loc for o in locs):
             continue

@@ -1,10 +1,11 @@
 """Create, resume and run an Optuna multi-objective study over FINN designs.
 
-Objectives: maximize validation accuracy, maximize FINN-estimated throughput, minimize LUTs.
-Fitting the board is a hard constraint (Optuna's constraints_func), so designs that do not fit
-are recorded but never enter the Pareto front. A killed run loses nothing: every finished trial
-is in the database, and trials left RUNNING by a dead process are failed and re-enqueued with
-the same parameters when the study resumes.
+The objectives come from the study file (default: maximize validation accuracy and throughput,
+minimize LUTs). Hard limits (board fit with a margin, minimum throughput, maximum latency,
+minimum accuracy) are Optuna constraints set per trial (``Trial.set_constraint``), so designs
+that break one are recorded but never enter the Pareto front, and every sampler sees them as
+infeasible. A killed run loses nothing: every finished trial is in the database, and trials
+left RUNNING by a dead process are failed and re-enqueued with the same parameters.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,11 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OBJECTIVES: tuple[tuple[str, str], ...] = (
-    ("val_accuracy", "maximize"),
-    ("fps", "maximize"),
-    ("lut", "minimize"),
-)
 HEARTBEAT_S = 20
 GRACE_S = 90
 
@@ -45,6 +42,45 @@ class StudyObserver(Protocol):
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
     def stage(self, number: int, name: str, done: int, total: int) -> None: ...
     def trial_finished(self, number: int, state: str, summary: str) -> None: ...
+    def study_progress(self, stats: StudyStats) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StudyStats:
+    """The study at a glance: what the progress line shows."""
+
+    finished: int
+    target: int
+    feasible: int
+    stopped_estimator: int  # stopped by the estimators before training
+    stopped_accuracy: int  # training stopped early: minimum accuracy out of reach
+    failed: int
+    best: str  # best feasible design so far, in words
+    eta_s: float | None
+
+
+def study_stats(study: optuna.Study, target: int, *, started: float | None = None,
+                done_at_start: int = 0) -> StudyStats:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    finished = finished_trials(study)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    feasible = [t for t in complete if all(v <= 0 for v in t.constraints.values())]
+    by = [t.user_attrs.get("stopped_by") for t in complete]
+    best = ""
+    if feasible:
+        top = max(feasible, key=lambda t: (t.user_attrs.get("val_accuracy") or 0.0, t.user_attrs.get("fps") or 0.0))
+        best = (f"best {top.user_attrs.get('val_accuracy', 0):.2%} at {top.user_attrs.get('fps', 0):,.0f} fps, "
+                f"{top.user_attrs.get('lut', 0):,.0f} LUT (trial {top.number})")
+    eta = None
+    if started is not None and finished > done_at_start:
+        per = (time.perf_counter() - started) / (finished - done_at_start)
+        eta = per * max(0, target - finished)
+    return StudyStats(finished=finished, target=target, feasible=len(feasible), stopped_estimator=by.count("estimator"),
+                      stopped_accuracy=by.count("accuracy"),
+                      failed=sum(1 for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs),
+                      best=best, eta_s=eta)
 
 
 def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
@@ -74,15 +110,19 @@ def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRA
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    """The study file's sampler. Constraints reach every sampler through Trial.set_constraint."""
     import optuna
 
-    if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, spec.n_trials // 4)))
-    # Constraints reach the samplers through Trial.set_constraint (Optuna 5 reads trial.constraints).
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True,
-                                      n_startup_trials=max(1, min(10, spec.n_trials // 4)))
+    startup = max(1, min(10, spec.n_trials // 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if spec.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, spec.n_trials // 4)))
+        if spec.sampler == "gp":
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup)
 
 
 def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = None,
@@ -93,13 +133,15 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
     storage = make_storage(storage_url, heartbeat_s=heartbeat_s, grace_s=grace_s)
     seed = spec.seed if sampler_seed is None else sampler_seed
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True,
-                                directions=[d for _, d in OBJECTIVES], sampler=make_sampler(spec, seed))
-    if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MAXIMIZE,
-                                  optuna.study.StudyDirection.MINIMIZE]:
-        raise ConfigError(f"study {spec.name!r} in {storage_url} has other objectives than FINN-DSE's")
+                                directions=spec.directions, sampler=make_sampler(spec, seed))
+    stored = study.user_attrs.get("objectives")
+    if stored is not None and list(stored) != spec.objective_attrs or (
+            [d.name.lower() for d in study.directions] != spec.directions):
+        raise ConfigError(f"study {spec.name!r} in {storage_url} has objectives {stored}, the study file asks for "
+                          f"{spec.objective_attrs}: give the study another name to start a new one")
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", spec.model_dump(mode="json"))
-        study.set_user_attr("objectives", [name for name, _ in OBJECTIVES])
+        study.set_user_attr("objectives", spec.objective_attrs)
     return study
 
 
@@ -164,13 +206,38 @@ def _trial_seed(spec_seed: int, params: dict[str, Any]) -> int:
     return int(digest[:8], 16)
 
 
-def _summary(trial_number: int, attrs: dict[str, Any], point: Any) -> str:
-    return (f"trial {trial_number}: w{point.weight_bits}a{point.act_bits} {point.hidden_layers}x{point.hidden_width} "
-            f"target {point.target_fps:,.0f} fps -> val {attrs['val_accuracy']:.2%} test {attrs['test_accuracy']:.2%}, "
-            f"{attrs['fps']:,.0f} fps, {attrs['latency_us']:.1f} us, {attrs['lut']:,.0f} LUT, "
-            f"{attrs['bram18']:,.0f} BRAM18, {'fits' if attrs['fits'] else 'DOES NOT FIT'} "
-            f"({attrs['train_s'] + attrs['export_s'] + attrs['finn_s']:.1f} s: train {attrs['train_s']:.1f}, "
-            f"export {attrs['export_s']:.1f}, FINN {attrs['finn_s']:.1f})")
+def _summary(trial_number: int, outcome: Any) -> str:
+    a = outcome.attrs
+    head = f"trial {trial_number}: {a['design']}"
+    hw = (f"{a['fps']:,.0f} fps, {a['latency_us']:.1f} us, {a['lut']:,.0f} LUT, {a['bram18']:,.0f} BRAM18, "
+          f"{a['energy_uj']:.1f} uJ/inference")
+    secs = ", ".join(f"{k.replace('_', ' ')} {v:.1f}" for k, v in outcome.seconds.items() if v >= 0.05)
+    total = sum(outcome.seconds.values())
+    if outcome.stopped_by == "estimator":
+        return f"{head} -> stopped by the estimators before training: {outcome.reason} ({hw}; {total * 1e3:.0f} ms)"
+    acc = f"val {a['val_accuracy']:.2%}" + (f" test {a['test_accuracy']:.2%}" if "test_accuracy" in a else "")
+    if outcome.stopped_by == "accuracy":
+        return f"{head} -> {outcome.reason} ({total:.1f} s: {secs})"
+    verdict = "feasible" if outcome.feasible else f"INFEASIBLE: {outcome.reason}"
+    return f"{head} -> {acc}, {hw} [{a['estimate_source']}], {verdict} ({total:.1f} s: {secs})"
+
+
+def _data_loader(spec: StudySpec, data_root: Path) -> Any:
+    """Loads the study's dataset on first use (screened-out trials never need it), once per process."""
+    from dse.data import fetch_mnist, load_dataset
+    from dse.designs import FAMILIES
+
+    cache: dict[str, Any] = {}
+
+    def load() -> Any:
+        if "data" not in cache:
+            if spec.dataset == "mnist":
+                fetch_mnist(data_root)
+            cache["data"] = load_dataset(spec.dataset, data_root, val_size=spec.training.val_size, seed=spec.seed,
+                                         rgb32=FAMILIES[spec.space.family].image)
+        return cache["data"]
+
+    return load
 
 
 def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
@@ -191,8 +258,8 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     """
     import optuna
 
-    from dse.data import fetch_mnist, load_mnist
     from dse.evaluate import evaluate
+    from dse.parents import ParentStore
 
     layout = StudyLayout(Path(workdir))
     target = n_trials if n_trials is not None else spec.n_trials
@@ -218,11 +285,12 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     target, target - done, layout.root)
         if observer is not None:
             observer.study_started(done, target)
-        fetch_mnist(data_root)
-        data = load_mnist(data_root, val_size=spec.training.val_size, seed=spec.seed)
+        data = _data_loader(spec, data_root)
+        parents = ParentStore(layout.parents, spec)
+        started = time.perf_counter()
 
-        def objective(trial: optuna.Trial) -> tuple[float, float, float]:
-            point = spec.space.suggest(trial)
+        def objective(trial: optuna.Trial) -> tuple[float, ...]:
+            point = spec.space.suggest(trial, clock_ns=spec.hardware.clock_ns)
             if observer is not None:
                 observer.trial_started(trial.number, dict(trial.params))
             files = TrialFiles(layout.trial_dir(trial.number))
@@ -233,38 +301,38 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     observer.stage(trial.number, name, i, n)
 
             try:
-                outcome = evaluate(point, spec, data, files, seed=_trial_seed(spec.seed, dict(trial.params)),
-                                   progress=stage)
+                outcome = evaluate(point, spec, files, seed=_trial_seed(spec.seed, dict(trial.params)), data=data,
+                                   parents=parents, progress=stage)
             except BackendError as err:
                 trial.set_user_attr("fail_reason", str(err))
                 logger.warning("trial %d failed: %s", trial.number, err)
                 if observer is not None:
                     observer.trial_finished(trial.number, "FAIL", str(err))
                 raise
-            attrs = outcome.user_attrs()
-            for key, value in attrs.items():
+            for key, value in outcome.attrs.items():
                 trial.set_user_attr(key, value)
-            # <= 0 means it fits: infeasible trials stay out of study.best_trials and the samplers know.
-            trial.set_constraint(f"fits_{spec.hardware.board}", max(attrs["utilization"].values()) - 1.0)
-            if not attrs["fits"]:
-                trial.set_user_attr("reason", f"does not fit {spec.hardware.board}: "
-                                              f"{attrs['limiting_resource']} over the usable budget")
-            summary = _summary(trial.number, attrs, point)
+            # <= 0 means met: infeasible trials stay out of study.best_trials and the samplers know.
+            for name, value in outcome.constraints.items():
+                trial.set_constraint(name, float(value))
+            summary = _summary(trial.number, outcome)
             logger.info(summary)
             if observer is not None:
                 observer.trial_finished(trial.number, "COMPLETE", summary)
-            return attrs["val_accuracy"], attrs["fps"], attrs["lut"]
+            return outcome.values
 
         def after_trial(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
             if write_report:
                 write_pareto(study, layout)
+            if observer is not None and hasattr(observer, "study_progress"):
+                observer.study_progress(study_stats(study, target, started=started, done_at_start=done))
             if finished_trials(study) >= target:
                 study.stop()
 
-        start = time.perf_counter()
+        if observer is not None and hasattr(observer, "study_progress"):
+            observer.study_progress(study_stats(study, target))
         study.optimize(objective, n_trials=target - done, catch=(BackendError,), callbacks=[after_trial])
         logger.info("study %s: %d trials in %.0f s", spec.name, finished_trials(study) - done,
-                    time.perf_counter() - start)
+                    time.perf_counter() - started)
     return study
 
 

@@ -71,6 +71,13 @@ class OptionTable:
         out: np.ndarray = self.cycles.max(axis=1)
         return out
 
+    def take(self, keep: Sequence[int] | np.ndarray) -> OptionTable:
+        """The table with only the options at ``keep`` (in that order)."""
+        idx = np.asarray(keep, dtype=np.int64)
+        return OptionTable(members=self.members, options=tuple(self.options[int(i)] for i in idx),
+                           cycles=self.cycles[idx], lut=self.lut[idx], bram18=self.bram18[idx],
+                           uram=self.uram[idx], dsp=self.dsp[idx])
+
 
 def layer_options(layer: Any, limits: FoldingLimits) -> list[Any]:
     """Every valid variant of ``layer`` under ``limits`` (the layer itself if it has no knobs)."""
@@ -228,3 +235,33 @@ def apply_folding_config(graph: DataflowGraph, config: Mapping[str, Any]) -> Dat
             change["parallel_window"] = bool(change["parallel_window"])
         layers[i] = replace(layers[i], **change)
     return DataflowGraph(tuple(layers), graph.preds)
+
+
+WEIGHT_OPS = ("MVAU", "VVAU")
+
+
+def weight_member(graph: DataflowGraph, table: OptionTable) -> int | None:
+    """Position in ``table.members`` of its MVAU/VVAU, if it has one."""
+    for pos, i in enumerate(table.members):
+        if type(graph.layers[i]).op_type in WEIGHT_OPS:
+            return pos
+    return None
+
+
+def restrict_styles(graph: DataflowGraph, tables: Sequence[OptionTable], *, ram_style: str = "auto",
+                    res_type: str = "auto") -> list[OptionTable]:
+    """Keep only the MVAU/VVAU options with this weight memory style / resType ("auto": any).
+
+    A table with no option of the asked style (e.g. URAM for a tiny layer) is kept whole.
+    """
+    out = []
+    for table in tables:
+        pos = weight_member(graph, table)
+        if pos is None or (ram_style == "auto" and res_type == "auto"):
+            out.append(table)
+            continue
+        keep = [k for k, option in enumerate(table.options)
+                if (ram_style == "auto" or getattr(option[pos], "ram_style", ram_style) == ram_style)
+                and (res_type == "auto" or getattr(option[pos], "res_type", res_type) == res_type)]
+        out.append(table.take(keep) if keep else table)
+    return out

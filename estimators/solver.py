@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators.devices import Board, Resources, check_fit
-from estimators.folding import FoldingLimits, OptionTable, apply_choice, evaluate_batch, option_tables
+from estimators.folding import FoldingLimits, OptionTable, apply_choice, evaluate_batch, option_tables, weight_member
 from estimators.graph import DataflowGraph
 
 RESOURCES = ("lut", "bram18", "uram", "dsp")
@@ -72,9 +72,7 @@ def _without(table: OptionTable, resource: str) -> OptionTable:
     keep = np.flatnonzero(getattr(table, resource) == 0)
     if len(keep) == 0:
         return table
-    return OptionTable(members=table.members, options=tuple(table.options[i] for i in keep),
-                       cycles=table.cycles[keep], lut=table.lut[keep], bram18=table.bram18[keep],
-                       uram=table.uram[keep], dsp=table.dsp[keep])
+    return table.take(keep)
 
 
 def fastest_cycles(tables: Sequence[OptionTable]) -> int:
@@ -169,3 +167,52 @@ def solve_for_budget(graph: DataflowGraph, part: str, *, board: Board, clock_ns:
                          best_fps=(1e9 / clock_ns) / floor)
     return _solution(graph, tables, best[1], clock_ns=clock_ns, target_cycles=best[0], met=True,
                      best_fps=(1e9 / clock_ns) / floor)
+
+
+def _position(values: Sequence[int], u: float) -> int:
+    """The value at relative position ``u`` in [0, 1] of a sorted list."""
+    return values[min(len(values) - 1, max(0, int(round(u * (len(values) - 1)))))]
+
+
+def solve_sampled(graph: DataflowGraph, tables: Sequence[OptionTable], *, pe: Sequence[float],
+                  simd: Sequence[float], weights: Mapping[str, float], clock_ns: float) -> Solution:
+    """Folding from PE/SIMD proposed per weight layer (MVAU/VVAU, in graph order).
+
+    ``pe[k]``/``simd[k]`` in [0, 1] pick a position along the k-th weight layer's valid PE (SIMD)
+    values, i.e. the divisors left after pruning and FINN's width limits. The option closest to
+    the proposal (log distance) wins, the cheapest among equals. Every other node gets its
+    cheapest option that keeps up with the slowest weight layer, so it never becomes the
+    bottleneck unless it cannot keep up at all (then its fastest option).
+    """
+    n_weight = sum(1 for table in tables if weight_member(graph, table) is not None)
+    if len(pe) != n_weight or len(simd) != n_weight:
+        raise ValueError(f"the graph has {n_weight} weight layers; got {len(pe)} PE and {len(simd)} SIMD proposals")
+    choice: list[int | None] = [None] * len(tables)
+    k = 0
+    bottleneck = 0
+    for t, table in enumerate(tables):
+        pos = weight_member(graph, table)
+        if pos is None:
+            continue
+        records = [option[pos] for option in table.options]
+        pes = sorted({int(r.pe) for r in records})
+        simds = sorted({int(r.simd) for r in records})
+        want_pe, want_simd = _position(pes, pe[k]), _position(simds, simd[k])
+        dist = np.array([abs(np.log(r.pe / want_pe)) + abs(np.log(r.simd / want_simd)) for r in records])
+        score = sum(weights.get(r, 0.0) * getattr(table, r) for r in RESOURCES)
+        score = np.where(dist == dist.min(), score, np.inf)
+        best = int(np.argmin(score))
+        choice[t] = best
+        bottleneck = max(bottleneck, int(table.max_cycles[best]))
+        k += 1
+    for t, table in enumerate(tables):
+        if choice[t] is not None:
+            continue
+        ok = table.max_cycles <= bottleneck
+        if ok.any():
+            score = sum(weights.get(r, 0.0) * getattr(table, r) for r in RESOURCES)
+            choice[t] = int(np.argmin(np.where(ok, score, np.inf)))
+        else:
+            choice[t] = int(np.argmin(table.max_cycles))
+    final = [int(c) for c in choice if c is not None]
+    return _solution(graph, tables, final, clock_ns=clock_ns, target_cycles=None, met=True)

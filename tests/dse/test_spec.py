@@ -21,7 +21,7 @@ def test_ready_study_files_validate(name: str) -> None:
     ({"name": "x", "space": {"weight_bits": [3]}}, "space.weight_bits.0: Input should be 1, 2, 4 or 8 (got 3)"),
     ({"name": "x", "trainig": {}}, "trainig: unknown key"),
     ({"name": "x", "hardware": {"board": "ZCU104"}}, "hardware.board: unknown board 'ZCU104'; allowed: U250, U280"),
-    ({"name": "x", "sampler": "cmaes"}, "sampler: Input should be 'tpe', 'nsga2' or 'random' (got 'cmaes')"),
+    ({"name": "x", "sampler": "cmaes"}, "sampler: Input should be 'tpe', 'nsga2', 'gp' or 'random' (got 'cmaes')"),
     ({"name": "a/b"}, "name: use letters"),
     ({"space": {}}, "name: Field required"),
     ({"name": "x", "training": {"epochs": 0}}, "training.epochs: Input should be greater than or equal to 1"),

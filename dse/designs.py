@@ -1,0 +1,107 @@
+"""From a sampled :class:`DesignPoint` to the things each stage needs: the pruning plan, the
+model configuration (after pruning), and the estimators' fast-path graph.
+
+One entry per model family. Nothing here imports torch: the model configurations are plain
+dataclasses, imported lazily from dse.models only when a stage asks for them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from search_spaces import DesignPoint
+
+if TYPE_CHECKING:
+    from estimators.graph import DataflowGraph
+
+
+def _bits(values: tuple[int, ...]) -> int | tuple[int, ...]:
+    # Uniform bits stay an int: the plain (and most tested) form of every model config.
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _act(point: DesignPoint) -> int | tuple[int, ...]:
+    return _bits(point.act_bits) if point.act_bits else point.weight_bits[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    image: bool  # needs 3 x 32 x 32 inputs (28 x 28 datasets are padded and channel-replicated)
+
+    def config(self, point: DesignPoint, widths: tuple[int, ...] | None = None, *, num_classes: int = 10) -> Any:
+        """The model configuration with ``widths`` (default: the parent's, unpruned)."""
+        w = point.widths if widths is None else widths
+        extra = dict(point.extra)
+        if self.name == "tfc":
+            from dse.models.tfc import TFCConfig
+
+            return TFCConfig(hidden=w, weight_bits=_bits(point.weight_bits), act_bits=_act(point),  # type: ignore[arg-type]
+                             num_classes=num_classes)
+        if self.name == "cnv":
+            from dse.models.cnv import CNVConfig
+
+            return CNVConfig(channels=w[:6], fc=w[6:], weight_bits=_bits(point.weight_bits),  # type: ignore[arg-type]
+                             act_bits=_act(point), num_classes=num_classes)  # type: ignore[arg-type]
+        from dse.models.mobilenet import MobileNetConfig
+
+        return MobileNetConfig(channels=w, strides=tuple(extra["strides"]), weight_bits=_bits(point.weight_bits),  # type: ignore[arg-type]
+                               act_bits=_act(point), num_classes=num_classes)  # type: ignore[arg-type]
+
+    def build(self, config: Any) -> Any:
+        """The Brevitas model for ``config`` (imports torch)."""
+        if self.name == "tfc":
+            from dse.models.tfc import build_tfc
+
+            return build_tfc(config)
+        if self.name == "cnv":
+            from dse.models.cnv import build_cnv
+
+            return build_cnv(config)
+        from dse.models.mobilenet import build_mobilenet
+
+        return build_mobilenet(config)
+
+    def kept_widths(self, point: DesignPoint, *, multiple: int) -> tuple[int, ...]:
+        """Widths after pruning, as dse.pruning's plan rounds them."""
+        return self.plan(point, multiple=multiple).keep if point.pruned else point.widths
+
+    def plan(self, point: DesignPoint, *, multiple: int) -> Any:
+        from types import SimpleNamespace
+
+        from dse.pruning import plan_pruning
+
+        # dse.pruning plans from the widths alone (duck-typed), so screening never imports torch.
+        w = point.widths
+        shape = {"tfc": {"hidden": w}, "cnv": {"channels": w[:6], "fc": w[6:]},
+                 "mobilenet": {"channels": w, "strides": dict(point.extra).get("strides")}}[self.name]
+        return plan_pruning(SimpleNamespace(**shape), ratios=point.prune_ratios, multiple=multiple)  # type: ignore[arg-type]
+
+    def graph(self, point: DesignPoint, widths: tuple[int, ...], part: str, *, num_classes: int = 10) -> DataflowGraph:
+        """The estimators' fast path: FINN's unfolded dataflow graph, built without FINN."""
+        from estimators import families
+
+        wb, ab = _bits(point.weight_bits), _act(point)
+        if self.name == "tfc":
+            return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)  # type: ignore[arg-type]
+        if self.name == "cnv":
+            return families.cnv_graph(widths[:6], widths[6:], wb, ab, num_classes=num_classes, part=part)  # type: ignore[arg-type]
+        mobilenet_graph = getattr(families, "mobilenet_graph", None)
+        if mobilenet_graph is None:
+            raise NotImplementedError("the MobileNet fast path is not available")
+        return mobilenet_graph(widths, tuple(dict(point.extra)["strides"]), wb, ab,  # type: ignore[no-any-return]
+                               num_classes=num_classes, part=part)
+
+    def input_shape(self, point: DesignPoint) -> tuple[int, ...]:
+        return (1, 784) if self.name == "tfc" else (1, 3, 32, 32)
+
+
+FAMILIES: dict[str, Family] = {
+    "tfc": Family("tfc", image=False),
+    "cnv": Family("cnv", image=True),
+    "mobilenet": Family("mobilenet", image=True),
+}
+
+
+def family_of(point: DesignPoint) -> Family:
+    return FAMILIES[point.family]
