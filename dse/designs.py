@@ -36,17 +36,17 @@ class Family:
         if self.name == "tfc":
             from dse.models.tfc import TFCConfig
 
-            return TFCConfig(hidden=w, weight_bits=_bits(point.weight_bits), act_bits=_act(point),  # type: ignore[arg-type]
+            return TFCConfig(hidden=w, weight_bits=_bits(point.weight_bits), act_bits=_act(point),
                              num_classes=num_classes)
         if self.name == "cnv":
             from dse.models.cnv import CNVConfig
 
-            return CNVConfig(channels=w[:6], fc=w[6:], weight_bits=_bits(point.weight_bits),  # type: ignore[arg-type]
-                             act_bits=_act(point), num_classes=num_classes)  # type: ignore[arg-type]
+            return CNVConfig(channels=w[:6], fc=w[6:], weight_bits=_bits(point.weight_bits),
+                             act_bits=_act(point), num_classes=num_classes)
         from dse.models.mobilenet import MobileNetConfig
 
-        return MobileNetConfig(channels=w, strides=tuple(extra["strides"]), weight_bits=_bits(point.weight_bits),  # type: ignore[arg-type]
-                               act_bits=_act(point), num_classes=num_classes)  # type: ignore[arg-type]
+        return MobileNetConfig(channels=w, strides=tuple(extra["strides"]), weight_bits=_bits(point.weight_bits),
+                               act_bits=_act(point), num_classes=num_classes)
 
     def build(self, config: Any) -> Any:
         """The Brevitas model for ``config`` (imports torch)."""
@@ -75,7 +75,7 @@ class Family:
         w = point.widths
         shape = {"tfc": {"hidden": w}, "cnv": {"channels": w[:6], "fc": w[6:]},
                  "mobilenet": {"channels": w, "strides": dict(point.extra).get("strides")}}[self.name]
-        return plan_pruning(SimpleNamespace(**shape), ratios=point.prune_ratios, multiple=multiple)  # type: ignore[arg-type]
+        return plan_pruning(SimpleNamespace(**shape), ratios=point.prune_ratios, multiple=multiple)
 
     def graph(self, point: DesignPoint, widths: tuple[int, ...], part: str, *, num_classes: int = 10) -> DataflowGraph:
         """The estimators' fast path: FINN's unfolded dataflow graph, built without FINN."""
@@ -83,9 +83,9 @@ class Family:
 
         wb, ab = _bits(point.weight_bits), _act(point)
         if self.name == "tfc":
-            return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)  # type: ignore[arg-type]
+            return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)
         if self.name == "cnv":
-            return families.cnv_graph(widths[:6], widths[6:], wb, ab, num_classes=num_classes, part=part)  # type: ignore[arg-type]
+            return families.cnv_graph(widths[:6], widths[6:], wb, ab, num_classes=num_classes, part=part)
         mobilenet_graph = getattr(families, "mobilenet_graph", None)
         if mobilenet_graph is None:
             raise NotImplementedError("the MobileNet fast path is not available")

@@ -1,4 +1,4 @@
-"""Structured pruning of the TFC/CNV families, planned in numbers and applied with torch-pruning.
+"""Structured pruning of the TFC/CNV/MobileNet families, planned in numbers, applied with torch-pruning.
 
 Plan before acting (STYLE.md, torch-pruning): `plan_pruning` is pure arithmetic on a config and
 says how many output channels/neurons each prunable layer keeps; `pruned_config` turns a plan
@@ -7,15 +7,20 @@ into the widths the estimators' fast path (`estimators.families.tfc_graph`/`cnv_
 `rebuild` can replay the result from the unpruned weights.
 
 Prunable layers, in order: every hidden Linear of a TFC; the six convs and the FC Linears of a
-CNV. The classifier's outputs and the network input are never pruned. Kept counts are multiples
-of ``multiple`` (FINN folds PE/SIMD by divisors of the widths) and never below ``multiple``.
+CNV; the first conv and each block's pointwise conv of a MobileNet (its ``channels``). A MobileNet
+depthwise conv has no width of its own: it follows its input channels, so pruning the layer
+before it prunes the depthwise conv (weights, BatchNorm, groups) along with the next pointwise
+conv's inputs. The classifier's outputs and the network input are never pruned. Kept counts are
+multiples of ``multiple`` (FINN folds PE/SIMD by divisors of the widths) and never below
+``multiple``.
 
 How torch-pruning meets Brevitas: QuantLinear/QuantConv2d subclass nn.Linear/nn.Conv2d, so
 torch-pruning's DependencyGraph traces the model and groups each layer's output channels with
-its BatchNorm and the next layer's input channels (checked by `prune`, which refuses a group
-that touches anything else). The trace also walks into Brevitas's quantizer internals, but those
-nodes are element-wise ops whose pruners do nothing, and the quantizers' learned parameters are
-scalars (per-tensor scales), which torch-pruning leaves alone. Weight scales are recomputed from
+its BatchNorm, any depthwise conv (+ BatchNorm) in between, and the next layer's input channels
+(checked by `prune`, which refuses a group that touches anything else). The trace also walks
+into Brevitas's quantizer internals, but those nodes are element-wise ops whose pruners do
+nothing, and the quantizers' learned parameters are scalars (per-tensor scales), which
+torch-pruning leaves alone. Weight scales are recomputed from
 the (pruned) weights on every forward, so a pruned model equals a freshly built one of the
 pruned config with the same weights loaded.
 
@@ -35,9 +40,13 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from dse.models.cnv import CNVConfig
+    from dse.models.mobilenet import MobileNetConfig
     from dse.models.tfc import TFCConfig
 
-Family = Literal["tfc", "cnv"]
+    AnyConfig = TFCConfig | CNVConfig | MobileNetConfig
+
+Family = Literal["tfc", "cnv", "mobilenet"]
+FAMILIES: tuple[Family, ...] = ("tfc", "cnv", "mobilenet")
 Importance = Literal["magnitude", "taylor"]
 
 
@@ -46,7 +55,8 @@ class PruningPlan:
     """How many output channels/neurons each prunable layer keeps, in layer order.
 
     ``original`` holds the widths before pruning, ``keep`` the widths after. For a CNV the first
-    six entries are the convs and the rest the FC layers.
+    six entries are the convs and the rest the FC layers; for a MobileNet they are its
+    ``channels`` (first conv, then each block's pointwise conv).
     """
 
     family: Family
@@ -57,8 +67,8 @@ class PruningPlan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "original", tuple(int(w) for w in self.original))
         object.__setattr__(self, "keep", tuple(int(k) for k in self.keep))
-        if self.family not in ("tfc", "cnv"):
-            raise ValueError(f"family must be 'tfc' or 'cnv', got {self.family!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
         if self.multiple < 1:
             raise ValueError(f"multiple must be >= 1, got {self.multiple}")
         if not self.original or len(self.keep) != len(self.original):
@@ -90,15 +100,23 @@ def _family(config: Any) -> Family:
     # Duck-typed so that planning never imports torch/Brevitas (dse.models import them).
     if hasattr(config, "channels") and hasattr(config, "fc"):
         return "cnv"
+    if hasattr(config, "channels") and hasattr(config, "strides"):
+        return "mobilenet"
     if hasattr(config, "hidden"):
         return "tfc"
-    raise TypeError(f"expected a TFCConfig or CNVConfig, got {type(config).__name__}")
+    raise TypeError(f"expected a TFCConfig, CNVConfig or MobileNetConfig, got {type(config).__name__}")
 
 
 def _widths(config: Any) -> tuple[int, ...]:
-    if _family(config) == "cnv":
+    family = _family(config)
+    if family == "cnv":
         return (*config.channels, *config.fc)
+    if family == "mobilenet":
+        return tuple(config.channels)
     return tuple(config.hidden)
+
+
+_LAYERS_DESC = {"tfc": "hidden layers", "cnv": "6 convs + FCs", "mobilenet": "first conv + block pointwise convs"}
 
 
 def _check_ratio(value: Any, name: str) -> float:
@@ -119,7 +137,7 @@ def _keep(width: int, ratio: float, multiple: int) -> int:
     return max(multiple, min(k, (width // multiple) * multiple))
 
 
-def plan_pruning(config: TFCConfig | CNVConfig, *, ratio: float | None = None,
+def plan_pruning(config: AnyConfig, *, ratio: float | None = None,
                  ratios: Sequence[float] | None = None, multiple: int = 4) -> PruningPlan:
     """Kept widths for ``config``: one global ``ratio`` or one ratio per prunable layer.
 
@@ -139,7 +157,7 @@ def plan_pruning(config: TFCConfig | CNVConfig, *, ratio: float | None = None,
         if isinstance(ratios, (str, bytes)) or len(ratios) != len(widths):
             n = len(ratios) if not isinstance(ratios, (str, bytes)) else "?"
             raise ValueError(f"ratios needs one entry per prunable layer ({len(widths)}: "
-                             f"{'6 convs + FCs' if family == 'cnv' else 'hidden layers'}), got {n}")
+                             f"{_LAYERS_DESC[family]}), got {n}")
         per_layer = [_check_ratio(r, f"ratios[{i}]") for i, r in enumerate(ratios)]
     keep = tuple(_keep(w, r, multiple) for w, r in zip(widths, per_layer))
     return PruningPlan(family=family, original=widths, keep=keep, multiple=multiple)
@@ -155,12 +173,16 @@ def _check_plan(config: Any, plan: PruningPlan) -> None:
 def pruned_config(config: TFCConfig, plan: PruningPlan) -> TFCConfig: ...
 @overload
 def pruned_config(config: CNVConfig, plan: PruningPlan) -> CNVConfig: ...
-def pruned_config(config: TFCConfig | CNVConfig, plan: PruningPlan) -> TFCConfig | CNVConfig:
-    """``config`` with the widths after pruning (what tfc_graph/cnv_graph take)."""
+@overload
+def pruned_config(config: MobileNetConfig, plan: PruningPlan) -> MobileNetConfig: ...
+def pruned_config(config: AnyConfig, plan: PruningPlan) -> AnyConfig:
+    """``config`` with the widths after pruning (what the estimators' fast path takes)."""
     _check_plan(config, plan)
     cfg: Any = config  # dataclasses.replace cannot be typed over the union
     if plan.family == "cnv":
         return replace(cfg, channels=plan.keep[:6], fc=plan.keep[6:])
+    if plan.family == "mobilenet":
+        return replace(cfg, channels=plan.keep)
     return replace(cfg, hidden=plan.keep)
 
 
@@ -174,7 +196,7 @@ class PrunedModel:
     """
 
     model: nn.Module
-    config: TFCConfig | CNVConfig
+    config: AnyConfig
     plan: PruningPlan
     kept_indices: tuple[tuple[int, ...], ...]
     history: list[tuple[str, bool, list[int]]] = field(default_factory=list)
@@ -186,22 +208,39 @@ class PrunedModel:
                            "history": [[n, o, list(i)] for n, o, i in self.history]})
 
 
-def _structure(model: Any) -> tuple[list[Any], list[Any], Any]:
-    """(prunable layers, the BatchNorm after each, the classifier) of a TFC or CNV."""
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """One prunable layer and everything its output channels reach: its BatchNorm, the channel-wise
+    layers that follow it (a MobileNet depthwise conv and its BatchNorm), and the next layer,
+    whose inputs shrink."""
+
+    layer: Any
+    bn: Any
+    follow: tuple[Any, ...]
+    next: Any
+
+
+def _structure(model: Any, family: Family) -> list[_Unit]:
+    """The prunable units of a TFC, CNV or MobileNet, in plan order."""
     from torch import nn
 
     seqs = [model.features] + ([model.fcs] if hasattr(model, "fcs") else [])
-    layers: list[Any] = []
-    bns: list[Any] = []
+    pairs: list[tuple[Any, Any]] = []  # every weight layer with the BatchNorm after it
     for seq in seqs:
         mods = list(seq)
         for i, m in enumerate(mods):
             if isinstance(m, (nn.Linear, nn.Conv2d)):
                 if i + 1 >= len(mods) or not isinstance(mods[i + 1], nn.modules.batchnorm._BatchNorm):
                     raise ValueError(f"{type(m).__name__} at position {i} is not followed by a BatchNorm")
-                layers.append(m)
-                bns.append(mods[i + 1])
-    return layers, bns, model.classifier
+                pairs.append((m, mods[i + 1]))
+    if family == "mobilenet":  # conv, then (depthwise, pointwise) per block
+        if len(pairs) % 2 != 1:
+            raise ValueError(f"a MobileNet has an odd number of convs (first + 2 per block), found {len(pairs)}")
+        prunable, follows = pairs[0::2], [(dw, bn) for dw, bn in pairs[1::2]] + [()]
+    else:
+        prunable, follows = pairs, [()] * len(pairs)
+    nexts = [layer for layer, _ in prunable[1:]] + [model.classifier]
+    return [_Unit(layer, bn, tuple(f), nxt) for (layer, bn), f, nxt in zip(prunable, follows, nexts)]
 
 
 def _out_fn(layer: Any) -> Any:
@@ -224,14 +263,14 @@ def _width(layer: Any) -> int:
 
 def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
           importance: Importance = "magnitude", data: tuple[Tensor, Tensor] | None = None) -> PrunedModel:
-    """Prune a Brevitas TFC/CNV in place to the widths of ``plan``.
+    """Prune a Brevitas TFC/CNV/MobileNet in place to the widths of ``plan``.
 
     ``importance``: "magnitude" scores each output channel by the L2 norm of its weights;
     "taylor" by |weight x gradient| summed over the channel, with gradients of the
     cross-entropy on ``data`` = (inputs, labels). All scores are computed before anything is
     pruned. Channels are removed with torch-pruning's DependencyGraph groups (layer outputs,
-    its BatchNorm, the next layer's inputs). The model keeps its train/eval mode; its
-    ``config`` attribute is set to the pruned config.
+    its BatchNorm, a following depthwise conv and its BatchNorm, the next layer's inputs). The
+    model keeps its train/eval mode; its ``config`` attribute is set to the pruned config.
     """
     import torch
     import torch_pruning as tp
@@ -239,9 +278,10 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
 
     config = getattr(model, "config", None)
     if config is None:
-        raise TypeError(f"expected a dse.models TFC or CNV, got {type(model).__name__}")
+        raise TypeError(f"expected a dse.models TFC, CNV or MobileNet, got {type(model).__name__}")
     _check_plan(config, plan)
-    layers, bns, classifier = _structure(model)
+    units = _structure(model, plan.family)
+    layers = [u.layer for u in units]
     if tuple(_width(m) for m in layers) != plan.original:
         raise ValueError(f"model widths {tuple(_width(m) for m in layers)} do not match the plan's "
                          f"{plan.original} (already pruned?)")
@@ -284,9 +324,10 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
             kept.append(tuple(sorted(int(i) for i in order[:k])))
         model.zero_grad(set_to_none=True)
 
-        # Act: prune each layer's group; refuse groups that reach beyond BN + next layer.
-        nexts = layers[1:] + [classifier]
-        for layer, bn, nxt, keep in zip(layers, bns, nexts, kept):
+        # Act: prune each layer's group; refuse groups that reach beyond the unit
+        # (BN, a following depthwise conv + BN, the next layer's inputs).
+        for unit, keep in zip(units, kept):
+            layer = unit.layer
             drop = sorted(set(range(_width(layer))) - set(keep))
             if not drop:
                 continue
@@ -295,9 +336,10 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
                 raise RuntimeError(f"torch-pruning refused to prune {type(layer).__name__} to {len(keep)}")
             touched = {id(dep.target.module) for dep, _ in group
                        if isinstance(dep.target.module, (nn.Linear, nn.Conv2d, nn.modules.batchnorm._BatchNorm))}
-            if touched != {id(layer), id(bn), id(nxt)}:
+            expected = {id(m) for m in (layer, unit.bn, *unit.follow, unit.next)}
+            if touched != expected:
                 raise RuntimeError("torch-pruning grouped unexpected layers with "
-                                   f"{type(layer).__name__}: {len(touched)} weight layers instead of 3")
+                                   f"{type(layer).__name__}: {len(touched)} layers instead of {len(expected)}")
             group.prune()
     finally:
         model.train(was_training)
@@ -312,16 +354,21 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
 
 
 def _build(config: Any) -> Any:
-    if _family(config) == "cnv":
+    family = _family(config)
+    if family == "cnv":
         from dse.models.cnv import build_cnv
 
         return build_cnv(config)
+    if family == "mobilenet":
+        from dse.models.mobilenet import build_mobilenet
+
+        return build_mobilenet(config)
     from dse.models.tfc import build_tfc
 
     return build_tfc(config)
 
 
-def rebuild(config: TFCConfig | CNVConfig, plan: PruningPlan, kept_indices: Sequence[Sequence[int]],
+def rebuild(config: AnyConfig, plan: PruningPlan, kept_indices: Sequence[Sequence[int]],
             state_dict: dict[str, Any]) -> nn.Module:
     """The pruned model, rebuilt from the *unpruned* weights and the kept indices.
 
@@ -330,6 +377,7 @@ def rebuild(config: TFCConfig | CNVConfig, plan: PruningPlan, kept_indices: Sequ
     Uses torch-pruning's functional pruners, so no tracing is needed.
     """
     import torch_pruning as tp
+    from torch import nn
 
     _check_plan(config, plan)
     if len(kept_indices) != len(plan.keep):
@@ -340,20 +388,24 @@ def rebuild(config: TFCConfig | CNVConfig, plan: PruningPlan, kept_indices: Sequ
 
     original = _build(config)
     original.load_state_dict(state_dict)
-    layers, bns, classifier = _structure(original)
-    nexts = layers[1:] + [classifier]
-    for layer, bn, nxt, keep in zip(layers, bns, nexts, kept_indices):
-        drop = sorted(set(range(_width(layer))) - {int(j) for j in keep})
+    units = _structure(original, plan.family)
+    for i, (unit, keep) in enumerate(zip(units, kept_indices)):
+        drop = sorted(set(range(_width(unit.layer))) - {int(j) for j in keep})
         if not drop:
             continue
         in_drop = drop
-        if _family(config) == "cnv" and layer is layers[5]:
+        if plan.family == "cnv" and i == 5:
             # conv -> flatten (NCHW view) -> Linear: channel c is inputs c*s*s .. c*s*s + s*s - 1
             s2 = config.final_size ** 2  # type: ignore[union-attr]
             in_drop = [c * s2 + j for c in drop for j in range(s2)]
-        _out_fn(layer)(layer, drop)
-        tp.prune_batchnorm_out_channels(bn, drop)
-        _in_fn(nxt)(nxt, in_drop)
+        _out_fn(unit.layer)(unit.layer, drop)
+        tp.prune_batchnorm_out_channels(unit.bn, drop)
+        for m in unit.follow:  # a depthwise conv (in = out = groups) and its BatchNorm
+            if isinstance(m, nn.Conv2d):
+                tp.prune_depthwise_conv_out_channels(m, drop)
+            else:
+                tp.prune_batchnorm_out_channels(m, drop)
+        _in_fn(unit.next)(unit.next, in_drop)
     model = _build(pruned_config(config, plan))
     model.load_state_dict(original.state_dict())
     return model.eval()

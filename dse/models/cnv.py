@@ -6,6 +6,9 @@ float Thresholding layer); the scaling to [0, 1] is a scalar Mul that FINN's str
 moves past the first conv. The max-pools follow the quantized activations, as in bnn_pynq:
 FINN then sees MultiThreshold -> MaxPool and maps the pool to a depthwise sliding window plus
 Pool_hls on integer values.
+
+Precision may differ per layer, as for TFC: ``weight_bits`` is an int or one entry per weight
+layer (six convs, the FCs, the classifier), ``act_bits`` an int or one entry per conv and FC.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from brevitas.quant import Int8WeightPerTensorFloat, SignedBinaryWeightPerTensor
 from torch import nn
 
 # Same quantizer choices as TFC, so both families mean the same thing by "wXaY".
-from dse.models.tfc import SUPPORTED_BITS, _activation, _linear
+from dse.models.tfc import _activation, _freeze_bits, _linear
+from estimators.families import cnv_layer_bits
 
 KERNEL = 3
 POOL_AFTER = (1, 3)  # indices of the convs followed by a 2x2 max-pool (as in bnn_pynq CNV)
@@ -26,12 +30,13 @@ POOL_AFTER = (1, 3)  # indices of the convs followed by a 2x2 max-pool (as in bn
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CNVConfig:
-    """Shape and precision of one CNV. Channel and FC widths are after any pruning."""
+    """Shape and precision of one CNV. Channel and FC widths are after any pruning; bits are an
+    int or one entry per layer (see the module docstring)."""
 
     channels: tuple[int, ...] = (64, 64, 128, 128, 256, 256)
     fc: tuple[int, ...] = (512, 512)
-    weight_bits: int
-    act_bits: int
+    weight_bits: int | tuple[int, ...]
+    act_bits: int | tuple[int, ...]
     in_channels: int = 3
     num_classes: int = 10
     image_size: int = 32
@@ -41,14 +46,23 @@ class CNVConfig:
             raise ValueError(f"channels must be 6 positive widths, got {self.channels}")
         if not self.fc or any(f < 1 for f in self.fc):
             raise ValueError(f"fc widths must be positive, got {self.fc}")
-        for name in ("weight_bits", "act_bits"):
-            if getattr(self, name) not in SUPPORTED_BITS:
-                raise ValueError(f"{name} must be one of {SUPPORTED_BITS}, got {getattr(self, name)}")
+        _freeze_bits(self)
+        cnv_layer_bits(self.channels, self.fc, self.weight_bits, self.act_bits)  # raises ValueError if invalid
         for name in ("in_channels", "num_classes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.final_size < 1:
             raise ValueError(f"image_size {self.image_size} is too small for CNV's six 3x3 convs")
+
+    @property
+    def layer_weight_bits(self) -> tuple[int, ...]:
+        """Weight bits of every weight layer: the six convs, the FCs, the classifier."""
+        return cnv_layer_bits(self.channels, self.fc, self.weight_bits, self.act_bits).weight
+
+    @property
+    def layer_act_bits(self) -> tuple[int, ...]:
+        """Activation bits after every conv and FC (the classifier has none)."""
+        return cnv_layer_bits(self.channels, self.fc, self.weight_bits, self.act_bits).act
 
     @property
     def final_size(self) -> int:
@@ -75,21 +89,22 @@ class CNV(nn.Module):
     def __init__(self, config: CNVConfig) -> None:
         super().__init__()
         self.config = config
+        weight_bits, act_bits = config.layer_weight_bits, config.layer_act_bits
         layers: list[nn.Module] = []
         width = config.in_channels
         for i, ch in enumerate(config.channels):
-            layers += [_conv(width, ch, config.weight_bits), nn.BatchNorm2d(ch), _activation(config.act_bits)]
+            layers += [_conv(width, ch, weight_bits[i]), nn.BatchNorm2d(ch), _activation(act_bits[i])]
             if i in POOL_AFTER:
                 layers.append(nn.MaxPool2d(kernel_size=2))
             width = ch
         self.features = nn.Sequential(*layers)
         fcs: list[nn.Module] = []
         width *= config.final_size ** 2
-        for f in config.fc:
-            fcs += [_linear(width, f, config.weight_bits), nn.BatchNorm1d(f), _activation(config.act_bits)]
+        for i, f in enumerate(config.fc, start=len(config.channels)):
+            fcs += [_linear(width, f, weight_bits[i]), nn.BatchNorm1d(f), _activation(act_bits[i])]
             width = f
         self.fcs = nn.Sequential(*fcs)
-        self.classifier = _linear(width, config.num_classes, config.weight_bits)
+        self.classifier = _linear(width, config.num_classes, weight_bits[-1])
         # A positive scalar keeps logits in a trainable range; FINN absorbs it into the TopK.
         self.log_out_scale = nn.Parameter(torch.tensor(-math.log(max(width, 1)) / 2))
 

@@ -19,12 +19,21 @@ As for TFC and CNV, the graph input is raw 8-bit pixels with no input quantizer;
 to [0, 1] is a scalar Mul that FINN's streamlining moves into the first layer, and a positive
 scalar output scale is absorbed into the TopK.
 
-Binary (1-bit, bipolar) activations are rejected. FINN does convert such a net, but not onto
-the VVAU path: ConvertBipolarMatMulToXnorPopcount runs before InferVectorVectorActivation, so
-each depthwise conv becomes a dense XNOR MVAU_hls over the block-diagonal (9C x C) matrix,
-C times the work of a VVAU. Also the zero padding is not a bipolar value (+-1), so padded
-borders would not mean what they mean in PyTorch. Binary weights with >= 2-bit activations
-are fine (VVAU_hls with 1-bit weights).
+Precision may differ per layer, as for TFC and CNV: ``weight_bits`` is an int or one entry per
+weight layer (first conv, then depthwise and pointwise conv of each block, then the classifier),
+``act_bits`` an int or one entry per weight layer but the classifier.
+
+Binary (1-bit, bipolar) activations are rejected wherever they feed a padded conv, i.e. after
+the first conv and after every pointwise conv but the last. FINN does convert such a net, but
+not onto the VVAU path: ConvertBipolarMatMulToXnorPopcount runs before
+InferVectorVectorActivation, so each depthwise conv on bipolar inputs becomes a dense XNOR
+MVAU_hls over the block-diagonal (9C x C) matrix, C times the work of a VVAU. Also the zero
+padding is not a bipolar value (+-1), so padded borders would not mean what they mean in
+PyTorch. After the last pointwise conv (feeding the classifier) 1-bit activations are fine.
+After a depthwise conv they are only where the pointwise conv it feeds has 1-bit weights: FINN
+then makes that conv an XNOR MVAU and the activation BINARY, which the VVAU can output; a VVAU
+with bipolar outputs is refused by InferVectorVectorActivation (out_scale must be 1). Binary
+weights with >= 2-bit activations are fine everywhere (VVAU_hls with 1-bit weights).
 """
 from __future__ import annotations
 
@@ -37,11 +46,11 @@ from brevitas.quant import Int8WeightPerTensorFloat, SignedBinaryWeightPerTensor
 from torch import nn
 
 # Same quantizer choices as TFC/CNV, so all families mean the same thing by "wXaY".
-from dse.models.tfc import SUPPORTED_BITS, _activation, _linear
+from dse.models.tfc import _activation, _freeze_bits, _linear
+from estimators.families import mobilenet_layer_bits
 
 KERNEL = 3
 PADDING = 1
-SUPPORTED_ACT_BITS = tuple(b for b in SUPPORTED_BITS if b > 1)
 
 
 def _out_size(size: int, stride: int) -> int:
@@ -54,13 +63,14 @@ class MobileNetConfig:
 
     ``channels[0]`` is the first (regular) conv's output width and ``channels[i]`` (i >= 1)
     block i's pointwise output width; ``strides[0]`` is the first conv's stride and
-    ``strides[i]`` block i's depthwise stride. The strides must reduce the image to 1x1.
+    ``strides[i]`` block i's depthwise stride. The strides must reduce the image to 1x1. Bits
+    are an int or one entry per layer (see the module docstring).
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 64, 128)
     strides: tuple[int, ...] = (2, 2, 2, 2, 2)
-    weight_bits: int
-    act_bits: int
+    weight_bits: int | tuple[int, ...]
+    act_bits: int | tuple[int, ...]
     in_channels: int = 3
     num_classes: int = 10
     image_size: int = 32
@@ -70,17 +80,24 @@ class MobileNetConfig:
             raise ValueError(f"channels must be >= 2 positive widths (first conv + blocks), got {self.channels}")
         if len(self.strides) != len(self.channels) or any(s not in (1, 2) for s in self.strides):
             raise ValueError(f"strides must be 1 or 2, one per entry of channels, got {self.strides}")
-        if self.weight_bits not in SUPPORTED_BITS:
-            raise ValueError(f"weight_bits must be one of {SUPPORTED_BITS}, got {self.weight_bits}")
-        if self.act_bits not in SUPPORTED_ACT_BITS:
-            raise ValueError(f"act_bits must be one of {SUPPORTED_ACT_BITS} (bipolar activations cannot be "
-                             f"zero-padded), got {self.act_bits}")
+        _freeze_bits(self)
+        mobilenet_layer_bits(self.channels, self.weight_bits, self.act_bits)  # raises ValueError if invalid
         for name in ("in_channels", "num_classes", "image_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.final_size != 1:
             raise ValueError(f"strides {self.strides} reduce image_size {self.image_size} to "
                              f"{self.final_size}x{self.final_size}; they must reduce it to 1x1")
+
+    @property
+    def layer_weight_bits(self) -> tuple[int, ...]:
+        """Weight bits of every weight layer: first conv, (depthwise, pointwise) per block, classifier."""
+        return mobilenet_layer_bits(self.channels, self.weight_bits, self.act_bits).weight
+
+    @property
+    def layer_act_bits(self) -> tuple[int, ...]:
+        """Activation bits after the first conv and after each depthwise and pointwise conv."""
+        return mobilenet_layer_bits(self.channels, self.weight_bits, self.act_bits).act
 
     @property
     def blocks(self) -> int:
@@ -116,23 +133,24 @@ class MobileNet(nn.Module):
     def __init__(self, config: MobileNetConfig) -> None:
         super().__init__()
         self.config = config
-        w, a = config.weight_bits, config.act_bits
+        w, a = config.layer_weight_bits, config.layer_act_bits
         first = config.channels[0]
         layers: list[nn.Module] = [
-            _conv(config.in_channels, first, w, kernel=KERNEL, stride=config.strides[0]),
-            nn.BatchNorm2d(first), _activation(a),
+            _conv(config.in_channels, first, w[0], kernel=KERNEL, stride=config.strides[0]),
+            nn.BatchNorm2d(first), _activation(a[0]),
         ]
         width = first
-        for ch, stride in zip(config.channels[1:], config.strides[1:]):
+        for i, (ch, stride) in enumerate(zip(config.channels[1:], config.strides[1:])):
+            dw, pw = 1 + 2 * i, 2 + 2 * i  # layer indices of the block's depthwise and pointwise convs
             layers += [
-                _conv(width, width, w, kernel=KERNEL, stride=stride, groups=width),  # depthwise
-                nn.BatchNorm2d(width), _activation(a),
-                _conv(width, ch, w, kernel=1),  # pointwise
-                nn.BatchNorm2d(ch), _activation(a),
+                _conv(width, width, w[dw], kernel=KERNEL, stride=stride, groups=width),  # depthwise
+                nn.BatchNorm2d(width), _activation(a[dw]),
+                _conv(width, ch, w[pw], kernel=1),  # pointwise
+                nn.BatchNorm2d(ch), _activation(a[pw]),
             ]
             width = ch
         self.features = nn.Sequential(*layers)
-        self.classifier = _linear(width, config.num_classes, w)
+        self.classifier = _linear(width, config.num_classes, w[-1])
         # A positive scalar keeps logits in a trainable range; FINN absorbs it into the TopK.
         self.log_out_scale = nn.Parameter(torch.tensor(-math.log(max(width, 1)) / 2))
 

@@ -3,10 +3,16 @@
 The graph input is raw 8-bit pixels (0..255). There is deliberately no input quantizer: FINN
 would turn one on a float input into a float Thresholding layer costing ~100k LUT. The
 scaling to [0, 1] is a scalar Mul that FINN's streamlining absorbs into the first layer.
+
+Precision may differ per layer: ``weight_bits`` is an int (every layer) or one entry per weight
+layer (the hidden layers, then the classifier), ``act_bits`` an int or one entry per hidden
+layer. The rules and checks are ``estimators.families``' (one place for the model families and
+their fast-path graphs).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,25 +25,43 @@ from brevitas.quant import (
 )
 from torch import nn
 
-SUPPORTED_BITS = (1, 2, 4, 8)
+from estimators.families import Bits, tfc_layer_bits
 
 
 @dataclass(frozen=True, slots=True)
 class TFCConfig:
-    """Shape and precision of one MLP. Hidden widths are after any pruning."""
+    """Shape and precision of one MLP. Hidden widths are after any pruning; bits are an int or
+    one entry per layer (see the module docstring)."""
 
     hidden: tuple[int, ...]
-    weight_bits: int
-    act_bits: int
+    weight_bits: int | tuple[int, ...]
+    act_bits: int | tuple[int, ...]
     in_features: int = 784
     num_classes: int = 10
 
     def __post_init__(self) -> None:
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden widths must be positive, got {self.hidden}")
-        for name in ("weight_bits", "act_bits"):
-            if getattr(self, name) not in SUPPORTED_BITS:
-                raise ValueError(f"{name} must be one of {SUPPORTED_BITS}, got {getattr(self, name)}")
+        _freeze_bits(self)
+        tfc_layer_bits(self.hidden, self.weight_bits, self.act_bits)  # raises ValueError if invalid
+
+    @property
+    def layer_weight_bits(self) -> tuple[int, ...]:
+        """Weight bits of every weight layer, the classifier last."""
+        return tfc_layer_bits(self.hidden, self.weight_bits, self.act_bits).weight
+
+    @property
+    def layer_act_bits(self) -> tuple[int, ...]:
+        """Activation bits of every hidden layer."""
+        return tfc_layer_bits(self.hidden, self.weight_bits, self.act_bits).act
+
+
+def _freeze_bits(config: object) -> None:
+    """Store per-layer bits given as a list (e.g. from JSON) as a tuple, so configs stay hashable."""
+    for name in ("weight_bits", "act_bits"):
+        value: Bits = getattr(config, name)
+        if isinstance(value, Sequence):
+            object.__setattr__(config, name, tuple(value))
 
 
 def _linear(in_f: int, out_f: int, weight_bits: int) -> QuantLinear:
@@ -62,12 +86,13 @@ class TFC(nn.Module):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = []
+        weight_bits = config.layer_weight_bits
         width = config.in_features
-        for h in config.hidden:
-            layers += [_linear(width, h, config.weight_bits), nn.BatchNorm1d(h), _activation(config.act_bits)]
+        for h, w, a in zip(config.hidden, weight_bits, config.layer_act_bits):
+            layers += [_linear(width, h, w), nn.BatchNorm1d(h), _activation(a)]
             width = h
         self.features = nn.Sequential(*layers)
-        self.classifier = _linear(width, config.num_classes, config.weight_bits)
+        self.classifier = _linear(width, config.num_classes, weight_bits[-1])
         # A positive scalar keeps logits in a trainable range; FINN folds it away (argmax-safe).
         self.log_out_scale = nn.Parameter(torch.tensor(-math.log(max(width, 1)) / 2))
 

@@ -58,8 +58,11 @@ def test_config_validation() -> None:
     from dse.models.cnv import CNVConfig
 
     assert CNVConfig(weight_bits=1, act_bits=1).final_size == 1
+    mixed = CNVConfig(weight_bits=(4, 2, 2, 4, 1, 2, 4, 2, 4), act_bits=(4, 2, 1, 1, 2, 8, 1, 2))
+    assert mixed.layer_weight_bits[4] == 1 and mixed.layer_act_bits[5] == 8
     for bad in ({"weight_bits": 3}, {"channels": (64, 64, 128)}, {"channels": (0, 64, 128, 128, 256, 256)},
-                {"fc": ()}, {"image_size": 16}):
+                {"fc": ()}, {"image_size": 16}, {"weight_bits": (2,) * 8}, {"act_bits": (2,) * 9},
+                {"act_bits": (2,) * 7 + (16,)}):
         with pytest.raises(ValueError):
             CNVConfig(**{"weight_bits": 2, "act_bits": 2, **bad})
 

@@ -241,6 +241,88 @@ def test_prune_cnv_shapes_and_rebuild() -> None:
         assert torch.equal(rebuild(cfg, plan, result.kept_indices, original_state)(x), model(x))
 
 
+MOBILENET_SMALL = {"channels": (8, 16, 16, 32), "strides": (2, 2, 2, 2), "image_size": 16}
+
+
+def _mobilenet_config(w: int = 2, a: int = 2) -> Any:
+    from dse.models.mobilenet import MobileNetConfig
+
+    return MobileNetConfig(weight_bits=w, act_bits=a, **MOBILENET_SMALL)
+
+
+def test_mobilenet_plan_covers_channels() -> None:
+    cfg = _mobilenet_config()
+    plan = plan_pruning(cfg, ratio=0.5)
+    assert plan.family == "mobilenet"
+    assert plan.original == cfg.channels == (8, 16, 16, 32)
+    assert plan.keep == (4, 8, 8, 16)
+    new: Any = pruned_config(cfg, plan)
+    assert new.channels == plan.keep and new.strides == cfg.strides and new.image_size == 16
+    assert PruningPlan.from_json(plan.to_json()) == plan
+    assert plan_pruning(cfg, ratios=[0.0, 0.25, 0.5, 0.75]).keep == (8, 12, 8, 8)
+    with pytest.raises(ValueError, match="first conv"):
+        plan_pruning(cfg, ratios=[0.5, 0.5])
+
+
+@pytest.fixture()
+def mobilenet_model() -> tuple[Any, Any, Any]:
+    import torch
+
+    from dse.models.mobilenet import build_mobilenet
+
+    torch.manual_seed(3)
+    cfg = _mobilenet_config()
+    x = torch.randint(0, 256, (8, 3, 16, 16)).float()
+    return cfg, _trained_like(build_mobilenet(cfg), x), x
+
+
+def test_prune_mobilenet_depthwise_follows(mobilenet_model: tuple[Any, Any, Any]) -> None:
+    import torch
+    from torch import nn
+
+    from dse.models.mobilenet import build_mobilenet
+    from dse.pruning import prune, rebuild
+
+    cfg, model, x = mobilenet_model
+    original_state = {k: v.clone() for k, v in model.state_dict().items()}
+    plan = plan_pruning(cfg, ratios=[0.5, 0.25, 0.5, 0.5])
+    result = prune(model, plan, example_input=x[:1])
+    assert plan.keep == (4, 12, 8, 16)
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    # first conv, then (depthwise, pointwise) per block; each depthwise follows its input width
+    assert [(c.in_channels, c.out_channels, c.groups) for c in convs] == [
+        (3, 4, 1), (4, 4, 4), (4, 12, 1), (12, 12, 12), (12, 8, 1), (8, 8, 8), (8, 16, 1)]
+    bns = [m.num_features for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    assert bns == [4, 4, 12, 12, 8, 8, 16]
+    assert model.classifier.in_features == 16 and model(x).shape == (8, 10)
+    assert result.config == model.config == pruned_config(cfg, plan)
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(rebuild(cfg, plan, result.kept_indices, original_state)(x), expected)
+        fresh = build_mobilenet(pruned_config(cfg, plan))
+        fresh.load_state_dict(model.state_dict())
+        assert torch.equal(fresh.eval()(x), expected)
+
+
+def test_mobilenet_history_replays(mobilenet_model: tuple[Any, Any, Any]) -> None:
+    import torch
+    import torch_pruning as tp
+
+    from dse.models.mobilenet import build_mobilenet
+    from dse.pruning import prune
+
+    cfg, model, x = mobilenet_model
+    original_state = {k: v.clone() for k, v in model.state_dict().items()}
+    result = prune(model, plan_pruning(cfg, ratio=0.5), example_input=x[:1])
+    replay = build_mobilenet(cfg)
+    replay.load_state_dict(original_state)
+    replay.eval()
+    graph = tp.DependencyGraph().build_dependency(replay, example_inputs=x[:1], verbose=False)
+    graph.load_pruning_history(result.history)
+    with torch.no_grad():
+        assert torch.equal(replay(x), model(x))
+
+
 def test_prune_rejects_mismatched_plan(tfc_model: tuple[Any, Any, Any]) -> None:
     from dse.pruning import prune
 
@@ -250,6 +332,7 @@ def test_prune_rejects_mismatched_plan(tfc_model: tuple[Any, Any, Any]) -> None:
 
 
 # --- FINN: pruned models export, estimate, and match the fast path ------------------------------
+# (MobileNet, and every family x precision, is covered by tests/dse/test_family_matrix.py.)
 
 
 def _mvau_shapes(graph: Any) -> list[tuple[int, int]]:

@@ -1,0 +1,350 @@
+"""User-supplied model families: load a Brevitas network from ``module:function`` and check it.
+
+The contract (docs/user-models.md has the long form): ``ref`` names a callable as
+``package.module:function`` (importable) or ``path/to/file.py:function``, and
+
+    fn(*, weight_bits: int, act_bits: int, num_classes: int) -> torch.nn.Module
+
+returns a network that
+
+* has ``input_shape``: the input without the batch dimension, ``(features,)`` or ``(C, H, W)``;
+* takes raw pixel values 0..255 as float (FINN sees a UINT8 input; scale inside the model, e.g.
+  ``x * (1 / 255)``, and put no input quantizer on it);
+* returns logits of shape ``(N, num_classes)``;
+* has only Brevitas weight layers with quantized weights (QuantLinear/QuantConv2d, no plain
+  nn.Linear/nn.Conv2d) and only Brevitas quant activations of at most 8 bits (no float ReLU).
+
+`load_user_model` imports and calls the function, then `check_user_model` verifies the result
+in PyTorch (milliseconds); `estimate_user_model` exports it and runs FINN's estimate flow
+(seconds), which is where unsupported topologies show up. Every breach is a
+`dse.errors.ConfigError` of one line naming the ref and what is broken: the user fixes the
+model, so it is the user's error, not the tool's. In particular a model FINN cannot map is a
+ConfigError and not a BackendError: a study catches BackendError per trial and carries on, which
+for a model that can never map would only fail every trial.
+
+torch, Brevitas and FINN are imported inside the functions, so this module stays light.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dse.errors import BackendError, ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from dse.finn_flow import FinnResult
+    from estimators.graph import DataflowGraph
+
+USER_MODEL_KEYWORDS = ("weight_bits", "act_bits", "num_classes")
+MAX_ACT_BITS = 8  # FINN turns quantized activations of up to 8 bits into thresholds
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_DOTTED = re.compile(rf"{_IDENT}(\.{_IDENT})*")
+# Float layers FINN has no hardware for; the Brevitas quantized counterpart to use instead.
+_PLAIN_WEIGHT = {"Linear": "QuantLinear", "Conv1d": "QuantConv1d", "Conv2d": "QuantConv2d",
+                 "ConvTranspose2d": "QuantConvTranspose2d"}
+_PLAIN_ACT = ("ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU",
+              "Softmax", "LogSoftmax", "Hardswish", "Mish")
+# Hints for ONNX ops FINN leaves unmapped (outside the dataflow partition).
+_UNMAPPED_HINTS = {
+    "GlobalAveragePool": "no global average pool: reduce the image to 1x1 with strides (see dse/models/mobilenet.py)",
+    "ReduceMean": "no global average pool: reduce the image to 1x1 with strides (see dse/models/mobilenet.py)",
+    "AveragePool": "use Brevitas TruncAvgPool2d or a max-pool on quantized activations",
+    "Quant": "a quantizer FINN cannot turn into thresholds (activations above 8 bits, or a float op before it)",
+    "Relu": "a float activation: use a Brevitas quant activation",
+    "Sigmoid": "a float activation: use a Brevitas quant activation",
+    "Tanh": "a float activation: use a Brevitas quant activation",
+    "Softmax": "return logits, not probabilities",
+    "Add": "float arithmetic FINN cannot absorb (a residual add, or a bias on the output)",
+    "Mul": "float arithmetic FINN cannot absorb (a scale between layers that no threshold follows)",
+    "Reshape": "flatten only where the spatial size is 1x1",
+    "Transpose": "flatten only where the spatial size is 1x1",
+    "MatMul": "a weight layer FINN cannot map (float or unquantized input?)",
+    "Conv": "a conv FINN cannot lower (float or unquantized input?)",
+    "LogSoftmax": "return logits, not probabilities",
+    "Erf": "a float activation: use a Brevitas quant activation",
+    "Exp": "a float activation: use a Brevitas quant activation",
+}
+# Ops FINN's estimate flow never maps: if the exported QONNX holds one, it is the likely culprit.
+_NEVER_MAPPED = ("GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Erf", "Exp")
+
+
+@dataclass(frozen=True, slots=True)
+class UserModelEstimate:
+    """What FINN made of a user model: the exported QONNX file, FINN's unfolded dataflow graph as
+    estimator records (what the fast estimators work on) and FINN's folded estimate."""
+
+    qonnx_path: Path
+    graph: DataflowGraph
+    finn: FinnResult
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(ref: str, what: str) -> ConfigError:
+    return ConfigError(_one_line(f"user model {ref!r}: {what}"))
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    if not isinstance(ref, str) or ":" not in ref:
+        raise _fail(str(ref), "expected 'package.module:function' or 'path/to/file.py:function'")
+    module, _, attr = ref.rpartition(":")
+    if not module or not _DOTTED.fullmatch(attr):
+        raise _fail(ref, "expected 'package.module:function' or 'path/to/file.py:function'")
+    if not _is_path(module) and not _DOTTED.fullmatch(module):
+        raise _fail(ref, f"{module!r} is neither a dotted module name nor a path to a .py file")
+    return module, attr
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or "/" in module or "\\" in module
+
+
+def _import_file(ref: str, module: str) -> Any:
+    path = Path(module).expanduser().resolve()
+    if not path.is_file():
+        raise _fail(ref, f"file {path} does not exist")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    name = f"_finn_dse_user_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest}"
+    if name in sys.modules:  # imported before: reuse it, as `import` would
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise _fail(ref, f"cannot load {path} as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    sys.path.insert(0, str(path.parent))  # so the file can import its siblings while it loads
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException as err:
+        del sys.modules[name]
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise _fail(ref, f"importing {path} raised {type(err).__name__}: {err}") from err
+    finally:
+        sys.path.remove(str(path.parent))
+    return mod
+
+
+def _import_module(ref: str, module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and (module == err.name or module.startswith(err.name + ".")):  # ref's own module
+            raise _fail(ref, f"no module named {err.name!r} (install it, put its folder on PYTHONPATH, "
+                             "or give a file path: path/to/file.py:function)") from None
+        raise _fail(ref, f"importing {module} raised ModuleNotFoundError: {err}") from err
+    except Exception as err:
+        raise _fail(ref, f"importing {module} raised {type(err).__name__}: {err}") from err
+
+
+def resolve_user_model(ref: str) -> Any:
+    """The callable ``ref`` names (imported, not called). Raises ConfigError."""
+    module, attr = _split_ref(ref)
+    obj = _import_file(ref, module) if _is_path(module) else _import_module(ref, module)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise _fail(ref, f"{module} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise _fail(ref, f"{attr} is not callable ({type(obj).__name__})")
+    return obj
+
+
+def load_user_model(ref: str, *, weight_bits: int, act_bits: int, num_classes: int) -> nn.Module:
+    """Import ``ref``, call it with the keyword contract and check the model it returns."""
+    fn = resolve_user_model(ref)
+    kwargs = {"weight_bits": weight_bits, "act_bits": act_bits, "num_classes": num_classes}
+    try:
+        inspect.signature(fn).bind(**kwargs)
+    except TypeError as err:
+        raise _fail(ref, f"must accept the keywords {', '.join(USER_MODEL_KEYWORDS)} ({err})") from None
+    except ValueError:
+        pass  # no signature to inspect (a builtin): let the call tell
+    try:
+        model: nn.Module = fn(**kwargs)
+    except Exception as err:
+        args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        raise _fail(ref, f"calling it with {args} raised {type(err).__name__}: {err}") from err
+    check_user_model(model, num_classes, ref=ref)
+    return model
+
+
+def _walk(module: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Named submodules, not descending into Brevitas modules (their quantizers hold float
+    helpers such as the nn.ReLU inside QuantReLU, which are not layers of the network)."""
+    for name, child in module.named_children():
+        full = f"{prefix}.{name}" if prefix else name
+        yield full, child
+        if not type(child).__module__.startswith("brevitas"):
+            yield from _walk(child, full)
+
+
+def _input_shape(model: Any, ref: str) -> tuple[int, ...]:
+    shape = getattr(model, "input_shape", None)
+    if shape is None:
+        raise _fail(ref, "the model has no input_shape attribute (e.g. (784,) or (3, 32, 32), without the batch)")
+    try:
+        dims = tuple(shape)
+        ok = len(dims) in (1, 3) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise _fail(ref, f"input_shape must be (features,) or (C, H, W) of positive ints without the batch "
+                         f"dimension, got {shape!r}")
+    return dims
+
+
+def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>") -> tuple[int, ...]:
+    """Check a model against the contract in PyTorch; returns its ``input_shape``.
+
+    Checks: a torch.nn.Module; ``input_shape`` (features,) or (C, H, W); no plain float weight
+    layers or activations; weight quantization enabled on every Brevitas weight layer; quant
+    activations of at most 8 bits; a forward pass on a (2, *input_shape) batch of pixel values
+    0..255 gives a tensor of shape (2, num_classes). Raises ConfigError naming what is broken.
+    """
+    import torch
+    from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise _fail(ref, f"returned a {type(model).__name__}, expected a torch.nn.Module")
+    shape = _input_shape(model, ref)
+
+    plain, unquantized, plain_acts, wide_acts, gap = [], [], [], [], []
+    for name, m in _walk(model):
+        kind = type(m).__name__
+        if isinstance(m, QuantWeightBiasInputOutputLayer):
+            if not m.weight_quant.is_quant_enabled:
+                unquantized.append(f"{name} ({kind})")
+        elif isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+            plain.append(f"{name} (nn.{kind}, use brevitas.nn.{_PLAIN_WEIGHT.get(kind, 'Quant' + kind)})")
+        elif isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            gap.append(f"{name} (nn.{kind})")
+        elif kind in _PLAIN_ACT and type(m).__module__.startswith("torch.nn"):
+            plain_acts.append(f"{name} (nn.{kind})")
+        elif isinstance(m, QuantNonLinearActLayer) or kind == "QuantIdentity":
+            quant = getattr(m, "act_quant", None)
+            if quant is not None and quant.is_quant_enabled:
+                bits = int(quant.bit_width())
+                if bits > MAX_ACT_BITS:
+                    wide_acts.append(f"{name} ({kind}, {bits} bits)")
+    if plain:
+        raise _fail(ref, f"float weight layers FINN cannot map: {', '.join(plain)}")
+    if unquantized:
+        raise _fail(ref, f"weight quantization is disabled on {', '.join(unquantized)}")
+    if plain_acts:
+        raise _fail(ref, f"float activations FINN cannot map: {', '.join(plain_acts)} "
+                         "(use brevitas.nn.QuantReLU / QuantIdentity; return logits)")
+    if wide_acts:
+        raise _fail(ref, f"activations above {MAX_ACT_BITS} bits FINN cannot map: {', '.join(wide_acts)}")
+    if gap:
+        raise _fail(ref, f"global pools FINN's estimate flow cannot map: {', '.join(gap)} (reduce the image "
+                         "to 1x1 with strides or pools instead, as dse/models/mobilenet.py does)")
+    if not any(isinstance(m, QuantWeightBiasInputOutputLayer) for _, m in _walk(model)):
+        raise _fail(ref, "has no Brevitas weight layer (QuantLinear/QuantConv2d)")
+
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.randint(0, 256, (2, *shape), generator=torch.Generator().manual_seed(0)).float()
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:
+        raise _fail(ref, f"forward on a {tuple(x.shape)} batch of pixel values raised "
+                         f"{type(err).__name__}: {err}") from err
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise _fail(ref, f"forward returned a {type(out).__name__}, expected a tensor of logits "
+                         "(set return_quant_tensor=False on the last layer)")
+    if tuple(out.shape) != (2, num_classes):
+        raise _fail(ref, f"forward on a {tuple(x.shape)} batch returned shape {tuple(out.shape)}, "
+                         f"expected (2, {num_classes}) logits")
+    return shape
+
+
+def _hints(message: str, qonnx_path: Path) -> str:
+    """``message`` plus hints for the ONNX op types FINN listed as unmapped or, failing that,
+    for the ops in the exported model that FINN never maps."""
+    found = re.search(r"could not map: \[(.*?)\]", message)
+    ops = re.findall(r"'([A-Za-z]+)'", found.group(1)) if found else []
+    if not ops:
+        try:
+            import onnx
+
+            exported = {n.op_type for n in onnx.load(str(qonnx_path), load_external_data=False).graph.node}
+            ops = [op for op in _NEVER_MAPPED if op in exported]
+        except Exception:  # the hint is a courtesy; the error stands without it
+            ops = []
+    hints = dict.fromkeys(f"{op}: {_UNMAPPED_HINTS[op]}" for op in ops if op in _UNMAPPED_HINTS)
+    return f"{message}; {'; '.join(hints)}" if hints else message
+
+
+def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", board: str = "U280",
+                        clock_ns: float = 5.0, target_fps: float = 10_000.0) -> UserModelEstimate:
+    """Export ``model`` to QONNX in ``work_dir`` and run FINN's estimate flow on it.
+
+    FINN must map the whole network into one dataflow partition that starts from the UINT8
+    graph input (no input quantizer) and that FINN-DSE's estimators can read. Anything else
+    is a ConfigError naming the ref, the unmapped layers with a hint, and FINN's log
+    (``work_dir/finn.log``).
+    """
+    from dse import finn_flow
+    from dse._quiet import captured
+    from dse.finn_graph import graph_from_finn
+    from estimators.devices import get_board
+
+    shape = _input_shape(model, ref)
+    part = get_board(board).part  # an unknown board is the caller's ConfigError, not the model's
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = work_dir / "finn.log"
+    try:
+        path = finn_flow.export_qonnx(model, work_dir / "user_model.onnx", input_shape=(1, *shape), log_path=log)
+    except Exception as err:
+        raise _fail(ref, f"Brevitas cannot export it to QONNX: {type(err).__name__}: {err} (log: {log})") from err
+    try:
+        with captured(log):
+            hw = finn_flow.to_hw_graph(path, part=part, work_dir=work_dir / "finn")
+            first = hw.graph.node[0].op_type if hw.graph.node else "nothing"
+            last = hw.graph.node[-1].op_type if hw.graph.node else "nothing"
+            in_type = hw.get_tensor_datatype(hw.graph.input[0].name).name
+            folded, folding = finn_flow.fold(hw, clock_ns=clock_ns, target_fps=target_fps)
+            estimate, reports = finn_flow.analyse(folded, board_name=board, clock_ns=clock_ns)
+    except (BackendError, ConfigError) as err:
+        raise _fail(ref, f"FINN cannot map it: {_hints(str(err), path)} (log: {log})") from err
+    except Exception as err:  # FINN raises plain exceptions from deep inside its transformations
+        what = _hints(f"{type(err).__name__}: {err}", path)
+        raise _fail(ref, f"FINN's estimate flow failed on it: {what} (log: {log})") from err
+    if first.startswith("Thresholding"):
+        raise _fail(ref, "the first hardware layer is a Thresholding on the raw input: remove the input "
+                         "quantizer and scale the UINT8 pixels inside the model (x * (1 / 255))")
+    if not last.startswith("LabelSelect"):
+        # FINN left the tail of the network (and the appended TopK) outside the partition.
+        what = _hints(f"FINN's dataflow graph ends at a {last}, not at the LabelSelect of the appended TopK: "
+                      "the layers after it were not mapped to hardware", path)
+        raise _fail(ref, f"{what} (log: {log})")
+    if in_type != "UINT8":
+        raise _fail(ref, f"FINN's dataflow graph starts from a {in_type} tensor, not the UINT8 pixels: the layers "
+                         "before it were not mapped to hardware")
+    try:
+        graph = graph_from_finn(hw)
+    except KeyError as err:
+        raise _fail(ref, f"FINN maps it, but FINN-DSE's estimators cannot read it: {err.args[0]}") from err
+    return UserModelEstimate(qonnx_path=path, graph=graph,
+                             finn=finn_flow.FinnResult(estimate, folding, reports))
+
+
+__all__ = ["MAX_ACT_BITS", "USER_MODEL_KEYWORDS", "UserModelEstimate", "check_user_model",
+           "estimate_user_model", "load_user_model", "resolve_user_model"]
