@@ -107,19 +107,20 @@ def provenance() -> dict[str, str]:
     return out
 
 
-def _readme(study: str, trial: int, params: dict[str, Any], hw: dict[str, Any], acc: dict[str, float]) -> str:
+def _readme(study: str, trial: int, design: str, dataset: str, input_shape: str, hw: dict[str, Any],
+            acc: dict[str, float]) -> str:
+    source = "FINN estimate" if hw.get("source", "finn") == "finn" else "FINN-DSE estimators' estimate"
     return f"""# FINN-DSE bundle: study `{study}`, trial {trial}
 
-Design: weight bits {params.get('weight_bits')}, activation bits {params.get('act_bits')},
-hidden layers {params.get('hidden_layers')} x {params.get('hidden_width')} neurons.
-Accuracy (MNIST): validation {acc['val_accuracy']:.2%}, test {acc['test_accuracy']:.2%}.
-FINN estimate for the {hw['board']} at {hw['clock_ns']} ns: {hw['fps']:,.0f} fps,
+Design: {design}.
+Accuracy ({dataset}): validation {acc['val_accuracy']:.2%}, test {acc['test_accuracy']:.2%}.
+{source} for the {hw['board']} at {hw['clock_ns']} ns: {hw['fps']:,.0f} fps,
 {hw['latency_ns'] / 1000:.1f} us latency, {hw['lut']:,.0f} LUT, {hw['bram18']:,.0f} BRAM18,
 {hw['uram']:,.0f} URAM, {hw['dsp']:,.0f} DSP (bottleneck: {hw['bottleneck']}).
 These are FINN's pre-synthesis estimates, not measurements.
 
 ## Files
-- `model.onnx`: the trained network in QONNX (input: UINT8 pixels, shape 1x784; output: class index).
+- `model.onnx`: the trained network in QONNX (input: UINT8 pixels, shape {input_shape}; output: class index).
 - `folding_config.json`: PE/SIMD and memory styles per layer (FINN ApplyConfig format).
 - `build.yaml`: finn-plus DataflowBuildConfig (Vitis Alveo shell flow, U280, clock, folding file).
 - `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies, and
@@ -149,6 +150,11 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     trial = trials[trial_number]
     if trial.state.name != "COMPLETE":
         raise ConfigError(f"trial {trial_number} is {trial.state.name}, only COMPLETE trials can be exported")
+    stopped = trial.user_attrs.get("stopped_by")
+    if stopped is not None:
+        why = "the estimators stopped it before training" if stopped == "estimator" else "its training was stopped early"
+        raise ConfigError(f"trial {trial_number} has no trained model to export: {why} "
+                          f"({trial.user_attrs.get('reason', 'no reason recorded')})")
     files = TrialFiles(StudyLayout(Path(workdir)).root / trial.user_attrs["artifact_dir"])
     missing = [p.name for p in (files.model, files.folding, files.estimate) if not p.exists()]
     if missing:
@@ -169,15 +175,25 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
 
     header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for study {study.study_name}, trial {trial_number}.\n"
               "# Build with: finn build build.yaml model.onnx\n")
-    config = build_config(board=hw.board, clock_ns=hw.clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
+    clock_ns = float(estimate.get("clock_ns", hw.clock_ns))  # the design's own clock (the space may vary it)
+    config = build_config(board=hw.board, clock_ns=clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
                           vitis_platform=get_board(hw.board).vitis_platform, options=build_options)
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
     write_json(out_dir / "estimates.json", {
         "study": study.study_name, "trial": trial_number, "params": dict(trial.params),
-        "accuracy": accuracy, "hardware": estimate, "source": "FINN estimate (pre-synthesis)",
+        "accuracy": accuracy, "hardware": estimate,
+        "source": ("FINN estimate (pre-synthesis)" if estimate.get("source", "finn") == "finn"
+                   else "FINN-DSE estimators (pre-synthesis; FINN confirmation was off)"),
         "mvau_wwidth_max": hw.mvau_wwidth_max, "on_pareto_front": on_front,
         "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset,
                        "packages": provenance()},
     })
-    write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, dict(trial.params), estimate, accuracy))
+    from dse.designs import FAMILIES
+
+    family = spec.space.family
+    shape = "1x784" if not FAMILIES[family].image else "1x3x32x32"
+    design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
+                                                f"{trial.params.get('act_bits')}")
+    write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset, shape,
+                                                estimate, accuracy))
     return Bundle(out_dir, trial_number, on_front)

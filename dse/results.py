@@ -44,6 +44,12 @@ def pareto_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials}
 
 
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    """The parameter columns of a trials frame (global ones, then per-layer ones)."""
+    fixed = {"number", "state", "feasible", "pareto", *METRICS, "reason", "retry_of", "artifact_dir", "duration_s"}
+    return [c for c in frame.columns if c not in fixed]
+
+
 def _natural(name: str) -> tuple[str, int]:
     stem, _, index = name.rpartition("_")
     return (stem, int(index)) if index.isdigit() else (name, -1)
@@ -56,7 +62,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     front = pareto_numbers(study)
     trials = study.get_trials(deepcopy=False)
     names = {p for t in trials for p in t.params}
-    params = [p for p in PARAMS if p in names or p in PARAMS[:5]] + sorted(names - set(PARAMS), key=_natural)
+    params = list(PARAMS) + sorted(names - set(PARAMS), key=_natural)
     rows: list[dict[str, Any]] = []
     for t in trials:
         complete = t.state.name == "COMPLETE"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic
 from dse.report.pareto import hover_text, is_missing
-from dse.results import METRICS, PARAMS, trials_frame
+from dse.results import METRICS, param_columns, trials_frame
 from estimators.devices import RESOURCE_KINDS, Board, Resources, get_board, place_in_slrs
 
 if TYPE_CHECKING:
@@ -166,12 +166,13 @@ def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
     workdir = Path(workdir)
     board, clock_ns = _hardware(study)
     frame = trials_frame(study).set_index("number", drop=False)
+    params = param_columns(frame)
     trials, synthesis = [], []
     for t in study.get_trials(deepcopy=False):
         row = frame.loc[t.number]
         entry: dict[str, Any] = {
             "number": t.number, "state": t.state.name, "feasible": bool(row["feasible"]), "pareto": bool(row["pareto"]),
-            "params": _clean({p: row[p] for p in PARAMS}), "metrics": _clean({m: row[m] for m in METRICS}),
+            "params": _clean({p: row[p] for p in params}), "metrics": _clean({m: row[m] for m in METRICS}),
             "reason": _clean(row["reason"]), "hover": hover_text(row), "design": None,
         }
         if t.state.name == "COMPLETE":

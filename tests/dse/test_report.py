@@ -130,7 +130,7 @@ def render(table: object) -> str:
 
 def test_table_rows_sorted_by_val_accuracy(df: pd.DataFrame) -> None:
     table = pareto_table(df, title="tfc_mnist")
-    assert table.row_count == 3 and len(table.columns) == 13
+    assert table.row_count == 3 and len(table.columns) == 11
     text = render(table)
     lines = [ln for ln in text.splitlines() if "%" in ln]
     assert [ln.split()[1] for ln in lines] == ["2", "0", "7"]  # 98.12 > 97.31 > 96.00
