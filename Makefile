@@ -7,16 +7,23 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.finn-dse-installed
 STUDY ?= studies/tfc_mnist.yaml
 
-.PHONY: run test install data browser clean-runs
+.PHONY: run test install data browser services clean-runs
 
 run: data
 	$(VENV)/bin/finn-dse run $(STUDY)
 
-test: data browser
+test: data browser services
 	$(PY) -m pytest
 
 browser:
 	@bash scripts/install-browser.sh
+
+# The tests of shared studies need a PostgreSQL server and a single-node Slurm cluster (with
+# accounting): these scripts install (Debian, as root) and start them, bound to 127.0.0.1; when
+# they are already up, they only check (under a second). `make run` needs neither.
+services:
+	@bash scripts/services/postgres.sh
+	@bash scripts/services/slurm.sh
 
 install: $(STAMP)
 

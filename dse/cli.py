@@ -59,6 +59,15 @@ def _default_workdir(study_name: str) -> Path:
     return Path("runs") / study_name
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 class _ProgressObserver:
     """Live progress: one bar for the study's trials, one for the stage of the current trial."""
 
@@ -72,17 +81,27 @@ class _ProgressObserver:
                              visible=True)
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
-        text = (f"trial {number}: w{params.get('weight_bits')}a{params.get('act_bits')} "
-                f"{params.get('hidden_layers')}x{params.get('hidden_width')}")
-        self.progress.update(self.current, description=text, completed=0, total=1, visible=True)
+        self.progress.update(self.current, description=f"trial {number}", completed=0, total=1, visible=True)
+
+    def study_progress(self, stats: Any) -> None:
+        """The study's one live line: done / feasible / stopped, best so far, ETA."""
+        eta = "" if stats.eta_s is None else f" · ETA {_duration(stats.eta_s)}"
+        parts = [f"{stats.feasible} feasible",
+                 f"{stats.stopped_estimator} stopped by estimators", f"{stats.stopped_accuracy} stopped early"]
+        if stats.failed:
+            parts.append(f"{stats.failed} failed")
+        best = f" · {stats.best}" if stats.best else ""
+        self.progress.update(self.trials, description=f"trials ({' · '.join(parts)}{best}{eta})",
+                             completed=stats.finished, total=stats.target, visible=True)
 
     def stage(self, number: int, name: str, done: int, total: int) -> None:
-        label = {"train": "training", "export": "exporting QONNX", "finn": "FINN estimate"}.get(name, name)
+        label = {"screen": "estimators", "parent": "training the parent network", "train": "training",
+                 "finetune": "fine-tuning the pruned network", "export": "exporting QONNX",
+                 "finn": "FINN estimate"}.get(name, name)
         desc = self.progress.tasks[self.current].description.split(" | ")[0]
         self.progress.update(self.current, description=f"{desc} | {label}", completed=done, total=max(total, 1))
 
     def trial_finished(self, number: int, state: str, summary: str) -> None:
-        self.progress.advance(self.trials)
         self.progress.update(self.current, visible=False)
 
 
@@ -301,6 +320,107 @@ def fetch_data(data_root: Path | None) -> None:
 
     path = fetch_mnist(_data_root(data_root))
     out.print(f"MNIST is in {path}")
+
+
+@cli.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--storage", required=True, help="Database URL that all workers share, e.g. "
+              "postgresql://USER:PASSWORD@HOST:PORT/DB.")
+@click.option("--workdir", type=click.Path(path_type=Path), help="Work directory for trial files "
+              "[default: runs/<study name>].")
+@click.option("--n-trials", type=click.IntRange(min=1), help="Stop when the study has this many finished trials "
+              "[default: the study file's].")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
+              "or ~/.cache/finn-dse/data].")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(min=1), help="Seconds between heartbeats of a "
+              "running trial [default: 20].")
+@click.option("--grace", "grace_s", type=click.IntRange(min=1), help="A trial whose last heartbeat is this many "
+              "seconds old is failed and retried with the same parameters [default: 90].")
+def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int | None, data_root: Path | None,
+           heartbeat_s: int | None, grace_s: int | None) -> None:
+    """Join the study of STUDY_FILE on shared storage and run trials beside other workers.
+
+    Start as many workers as you like, on one machine or many; each one stops when the study has
+    N finished trials. The trial of a worker that dies is retried, with the same parameters.
+    """
+    import socket
+
+    from dse.errors import ConfigError
+    from dse.launch import prepare_storage, redact
+    from dse.spec import load_spec
+    from dse.study import finished_trials, run_study
+
+    if heartbeat_s is not None and grace_s is not None and grace_s <= heartbeat_s:
+        raise ConfigError(f"--grace ({grace_s} s) must be longer than --heartbeat ({heartbeat_s} s)")
+    spec = load_spec(study_file)
+    prepare_storage(storage)
+    workdir = workdir or _default_workdir(spec.name)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    logger.info("worker %s joins study %s at %s", me, spec.name, redact(storage))
+    timing = {k: v for k, v in (("heartbeat_s", heartbeat_s), ("grace_s", grace_s)) if v is not None}
+    study = run_study(spec, workdir, data_root=_data_root(data_root), storage_url=storage, n_trials=n_trials,
+                      worker=True, **timing)
+    out.print(f"worker {me} done: study {spec.name} has {finished_trials(study)} finished trials")
+
+
+@cli.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--slurm", is_flag=True, help="Submit the workers to Slurm (required: the only scheduler so far).")
+@click.option("--workers", type=click.IntRange(min=1), required=True, help="Number of workers (array tasks).")
+@click.option("--storage", help="Database server URL the workers share (postgresql://...); required.")
+@click.option("--profile", "profile_path", type=click.Path(path_type=Path),
+              help="Cluster profile (YAML), e.g. studies/clusters/noctua2.yaml; the options below override it.")
+@click.option("--partition", help="Slurm partition.")
+@click.option("--account", help="Slurm account (compute-time project).")
+@click.option("--time", "time_min", type=click.IntRange(min=1), help="Wall time per worker, in minutes.")
+@click.option("--cpus", type=click.IntRange(min=1), help="CPUs per worker.")
+@click.option("--mem", "mem_gb", type=click.FloatRange(min=0, min_open=True), help="Memory per worker, in GB.")
+@click.option("--modules", help="Environment modules to load, comma-separated (m1,m2).")
+@click.option("--setup", multiple=True, help="Shell command to run before each worker (repeatable).")
+@click.option("--workdir", type=click.Path(path_type=Path), help="Work directory on a filesystem all nodes share "
+              "[default: runs/<study name>].")
+@click.option("--n-trials", type=click.IntRange(min=1), help="Finished trials to reach [default: the study file's].")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory as the nodes see it "
+              "[default: the profile's data_root, $FINN_DSE_DATA or ~/.cache/finn-dse/data].")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(min=1), hidden=True)
+@click.option("--grace", "grace_s", type=click.IntRange(min=1), hidden=True)
+def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, profile_path: Path | None,
+           partition: str | None, account: str | None, time_min: int | None, cpus: int | None,
+           mem_gb: float | None, modules: str | None, setup: tuple[str, ...], workdir: Path | None,
+           n_trials: int | None, data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
+    """Submit WORKERS `finn-dse worker` processes for STUDY_FILE as one Slurm job array."""
+    from dse.artifacts import StudyLayout
+    from dse.errors import ConfigError
+    from dse.launch import (check_can_submit, load_profile, prepare_storage, redact, require_server_storage,
+                            submit_workers, worker_argv)
+    from dse.spec import load_spec
+    from dse.study import finished_trials, open_study, save_meta
+
+    if not slurm:
+        raise ConfigError("launch needs --slurm (Slurm is the only scheduler it submits to)")
+    url = require_server_storage(storage)
+    spec = load_spec(study_file)
+    overrides = {"partition": partition, "account": account, "time_min": time_min, "cpus": cpus, "mem_gb": mem_gb,
+                 "modules": [m.strip() for m in modules.split(",") if m.strip()] if modules is not None else None,
+                 "setup": list(setup) or None}
+    profile = load_profile(profile_path, overrides)
+    check_can_submit(profile)
+    workdir = (workdir or _default_workdir(spec.name)).resolve()
+    data = (data_root or (Path(profile.data_root) if profile.data_root else None) or _data_root(None)).resolve()
+    # Create the study now: a bad URL fails here, not in every array task.
+    prepare_storage(url)
+    study = open_study(spec, url)
+    save_meta(StudyLayout(workdir), spec, url)
+    argv = worker_argv(study_file, storage=url, workdir=workdir, data_root=data, n_trials=n_trials,
+                       heartbeat_s=heartbeat_s, grace_s=grace_s)
+    sub = submit_workers(argv, workers=workers, profile=profile, folder=workdir / "slurm", job_name=f"dse-{spec.name}")
+    target = n_trials or spec.n_trials
+    out.print(f"Submitted {workers} workers for study {spec.name} as Slurm job array {sub.array_id} "
+              f"(tasks {', '.join(sub.task_ids)}); the study has {finished_trials(study)} of {target} trials")
+    out.print(f"Watch the jobs: squeue -j {sub.array_id}   and when they end: sacct -j {sub.array_id} -X")
+    out.print(f"Worker logs: {sub.folder}/{sub.array_id}_<task>_0_log.out (and .err)")
+    out.print(f"Study progress: finn-dse trials --workdir {workdir}   (storage {redact(url)})")
+    out.print(f"Stop them: scancel {sub.array_id}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
 from dse.errors import BackendError, ConfigError
+from dse.launch import redact
 from dse.spec import StudySpec
 
 if TYPE_CHECKING:
@@ -102,11 +103,10 @@ def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRA
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
                               **kwargs)
     except (ImportError, ModuleNotFoundError) as err:
-        raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {err}") from None
-    except optuna.exceptions.StorageInternalError as err:
-        raise ConfigError(f"cannot open storage {url!r}: {err}") from None
-    except Exception as err:  # SQLAlchemy: malformed URL or unreachable server
-        raise ConfigError(f"cannot open storage {url!r}: {type(err).__name__}: {err}") from None
+        raise ConfigError(f"storage {redact(url)!r} needs a database driver that is not installed: {err}") from None
+    except Exception as err:  # SQLAlchemy/Optuna: malformed URL or unreachable server
+        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+        raise ConfigError(f"cannot open storage {redact(url)!r}: {detail[0] if detail else type(err).__name__}") from None
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -179,6 +179,26 @@ def recover_orphans(study: optuna.Study, *, fail_running: bool) -> list[int]:
     if again:
         logger.warning("trials %s were interrupted; retrying them with the same parameters", again)
     return again
+
+
+def wait_for_work(study: optuna.Study, target: int, poll_s: float) -> bool:
+    """Worker mode: True when the study needs one more trial, False once it has ``target`` finished.
+
+    While the trials in flight would reach the target, wait (polling every ``poll_s``) instead of
+    starting one too many: when a worker dies, its trial's heartbeat goes stale, the trial is
+    failed and re-enqueued with the same parameters, and a waiting worker takes it.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        if finished_trials(study) >= target:
+            return False
+        busy = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        if any(t.state == TrialState.WAITING for t in busy) or finished_trials(study) + len(busy) < target:
+            return True
+        time.sleep(poll_s)
 
 
 @contextlib.contextmanager
@@ -274,7 +294,10 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         recover_orphans(study, fail_running=private)
         done = finished_trials(study)
         # Re-seed per resume so a restarted sampler does not replay the first process's proposals.
-        study.sampler = make_sampler(spec, spec.seed + len(study.trials))
+        # Workers starting together see the same trial count: each adds entropy of its own, or all
+        # of them would propose the same designs.
+        study.sampler = make_sampler(spec, spec.seed + len(study.trials)
+                                     + (int.from_bytes(os.urandom(3), "little") if worker else 0))
         save_meta(layout, spec, url)
         if done >= target:
             logger.info("study %s already has %d finished trials (target %d)", spec.name, done, target)
@@ -325,12 +348,16 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                 write_pareto(study, layout)
             if observer is not None and hasattr(observer, "study_progress"):
                 observer.study_progress(study_stats(study, target, started=started, done_at_start=done))
-            if finished_trials(study) >= target:
+            if finished_trials(study) >= target or (worker and not wait_for_work(study, target, heartbeat_s)):
                 study.stop()
 
         if observer is not None and hasattr(observer, "study_progress"):
             observer.study_progress(study_stats(study, target))
-        study.optimize(objective, n_trials=target - done, catch=(BackendError,), callbacks=[after_trial])
+        if worker and not wait_for_work(study, target, heartbeat_s):
+            return study
+        # A worker runs until the study is done (its share is not known in advance).
+        study.optimize(objective, n_trials=None if worker else target - done, catch=(BackendError,),
+                       callbacks=[after_trial])
         logger.info("study %s: %d trials in %.0f s", spec.name, finished_trials(study) - done,
                     time.perf_counter() - started)
     return study

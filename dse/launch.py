@@ -1,0 +1,250 @@
+"""Run one study on many machines: `finn-dse worker` processes submitted as one Slurm job array.
+
+Every worker joins the same study on a database server (``run_study(..., worker=True)``) and
+runs trials until the study has its target of finished trials; trials of a worker that dies are
+found through their heartbeats and retried with the same parameters by the others.
+
+A cluster profile (YAML, e.g. ``studies/clusters/noctua2.yaml``) holds the Slurm settings; the
+command line overrides any of them. The jobs run ``python -m dse.cli worker`` with the Python that
+submitted them, so the virtual environment must be on a filesystem the compute nodes see.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from dse.errors import ConfigError
+from search_spaces.schema import Strict
+
+logger = logging.getLogger(__name__)
+
+PLACEHOLDER_ACCOUNT = "CHANGE-ME"
+SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb")
+
+
+class ClusterProfile(Strict):
+    """Slurm settings for the workers of a study (one array task per worker)."""
+
+    partition: str | None = None  # None: the cluster's default partition
+    account: str | None = None  # compute-time project (sbatch --account)
+    qos: str | None = None
+    time_min: int = Field(default=60, ge=1, le=60 * 24 * 30)  # wall time per worker
+    cpus: int = Field(default=1, ge=1, le=1024)  # CPUs per worker (torch threads)
+    mem_gb: float | None = Field(default=None, gt=0, le=16384)  # None: the partition's default
+    max_parallel: int | None = Field(default=None, ge=1)  # array tasks running at once
+    modules: tuple[str, ...] = ()  # `module load` before the worker starts
+    setup: tuple[str, ...] = ()  # more shell lines before the worker starts
+    data_root: str | None = None  # dataset directory as the nodes see it
+    sbatch: dict[str, bool | int | str] = Field(default_factory=dict)  # any other sbatch option, e.g. constraint
+
+
+def _format_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        got = "" if e["type"] in ("extra_forbidden", "missing") else f" (got {e.get('input')!r})"
+        parts.append(f"{where}: {msg}{got}")
+    return "; ".join(parts)
+
+
+def parse_profile(data: object, *, source: str = "cluster profile") -> ClusterProfile:
+    """Validate a profile; errors name the key, what is allowed and what was given."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        return ClusterProfile.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_format_error(err)}") from None
+
+
+def load_profile(path: Path | None, overrides: Mapping[str, Any] | None = None) -> ClusterProfile:
+    """The profile in ``path`` (or the defaults) with ``overrides`` (None values ignored) applied."""
+    data: dict[str, Any] = {}
+    source = "cluster settings"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"cluster profile not found: {path}") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read cluster profile {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {getattr(err, 'problem', err)}") from None
+        data = dict(parse_profile(loaded, source=source).model_dump(exclude_unset=True))
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return parse_profile(data, source=source + (" with command-line options" if overrides else ""))
+
+
+def require_server_storage(url: str | None) -> str:
+    """Workers on several nodes need a database server; SQLite files are not safe to share."""
+    why = ("workers on several nodes need one database server that every node reaches; a SQLite file "
+           "(the default storage) cannot be shared safely between them: its locks do not work on network "
+           "filesystems, so trials are lost or the database is corrupted")
+    if not url:
+        raise ConfigError(f"launch needs --storage postgresql://USER:PASSWORD@HOST:PORT/DB: {why}. "
+                          "On one machine, scripts/services/postgres.sh starts a PostgreSQL server and prints its URL")
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in SERVER_SCHEMES:
+        raise ConfigError(f"launch needs a database server URL (postgresql://...), got {redact(url)!r}: {why}")
+    return url
+
+
+SCHEMA_LOCK = 0x46494E4E  # PostgreSQL advisory lock key ("FINN") held while Optuna creates its tables
+
+
+def prepare_storage(url: str, *, timeout_s: int = 15) -> None:
+    """Connect once and create Optuna's tables, one process at a time.
+
+    A wrong URL or an unreachable server fails here in one line, without the password. Workers
+    that start together on an empty PostgreSQL database would otherwise race to create the same
+    tables and types, and all but one fail.
+    """
+    import sqlalchemy
+
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    args = {"connect_timeout": timeout_s} if scheme in SERVER_SCHEMES else {}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=args)
+    except ImportError as err:
+        raise ConfigError(f"storage {redact(url)} needs a database driver that is not installed: {err}") from None
+    except Exception as err:  # SQLAlchemy: not a URL it knows
+        raise ConfigError(f"not a usable storage URL {redact(url)!r}: {err}") from None
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+                try:
+                    _create_tables(url)
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+    except ConfigError:
+        raise
+    except Exception as err:
+        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+        raise ConfigError(f"cannot reach the study database {redact(url)}: {detail[0] if detail else type(err).__name__}"
+                          ) from None
+    finally:
+        engine.dispose()
+
+
+def _create_tables(url: str) -> None:
+    import optuna
+
+    try:
+        optuna.storages.RDBStorage(url).remove_session()
+    except Exception as err:  # e.g. tables of another Optuna version
+        detail = str(err).strip().splitlines()
+        raise ConfigError(f"cannot open storage {redact(url)}: {detail[0] if detail else type(err).__name__}") from None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL: show nothing secret either
+        return url.split("@", 1)[-1] if "@" in url else url
+
+
+def worker_argv(study_file: Path, *, storage: str, workdir: Path, data_root: Path, n_trials: int | None,
+                heartbeat_s: int | None = None, grace_s: int | None = None) -> list[str]:
+    """`finn-dse worker ...` as run by each array task, with absolute paths."""
+    argv = ["worker", str(Path(study_file).resolve()), "--storage", storage, "--workdir", str(Path(workdir).resolve()),
+            "--data-root", str(Path(data_root).resolve())]
+    if n_trials is not None:
+        argv += ["--n-trials", str(n_trials)]
+    if heartbeat_s is not None:
+        argv += ["--heartbeat", str(heartbeat_s)]
+    if grace_s is not None:
+        argv += ["--grace", str(grace_s)]
+    return argv
+
+
+def run_worker(argv: list[str], index: int) -> str:
+    """What one array task runs (pickled by submitit): the worker CLI, with the submitting Python."""
+    cmd = [sys.executable, "-m", "dse.cli", *argv]
+    env = dict(os.environ)
+    # torch would start a thread per core of the node; a worker gets the CPUs of its task.
+    env.setdefault("OMP_NUM_THREADS", env.get("SLURM_CPUS_PER_TASK", "1"))
+    print(f"worker {index} on {env.get('SLURMD_NODENAME', '?')}: {shlex.join(redact_argv(cmd))}", flush=True)
+    proc = subprocess.run(cmd, check=False, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {index} exited with code {proc.returncode} (its output is above)")
+    return f"worker {index} done"
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    return [redact(a) if "://" in a else a for a in argv]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    array_id: str
+    task_ids: tuple[str, ...]
+    folder: Path
+    profile: ClusterProfile
+
+
+def check_can_submit(profile: ClusterProfile) -> None:
+    """Fail before anything else happens when the job array could not be submitted."""
+    if profile.account == PLACEHOLDER_ACCOUNT:
+        raise ConfigError(f"account {PLACEHOLDER_ACCOUNT!r} in the cluster profile is a placeholder: give --account "
+                          "(your compute-time project; `sacctmgr show assoc user=$USER` lists them) or edit the profile")
+    if shutil.which("sbatch") is None:
+        raise ConfigError("sbatch is not on PATH: run launch on a Slurm login node "
+                          "(or start a single-node test cluster: scripts/services/slurm.sh)")
+
+
+def submit_workers(argv: list[str], *, workers: int, profile: ClusterProfile, folder: Path,
+                   job_name: str) -> Submission:
+    """Submit ``workers`` array tasks that each run ``finn-dse worker`` with ``argv``."""
+    check_can_submit(profile)
+    import submitit
+
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
+    setup = [f"module load {shlex.join(profile.modules)}"] if profile.modules else []
+    extra: dict[str, Any] = dict(profile.sbatch)
+    if profile.account:
+        extra["account"] = profile.account
+    params: dict[str, Any] = {"job_name": job_name, "time": profile.time_min, "cpus_per_task": profile.cpus,
+                              "ntasks_per_node": 1, "setup": setup + list(profile.setup),
+                              "array_parallelism": profile.max_parallel or workers,
+                              "additional_parameters": extra}
+    if profile.partition:
+        params["partition"] = profile.partition
+    if profile.qos:
+        params["qos"] = profile.qos
+    if profile.mem_gb is not None:
+        params["mem"] = f"{int(profile.mem_gb * 1024)}MB"
+    executor.update_parameters(**params)
+    captured = io.StringIO()  # submitit prints sbatch's complaints itself: keep them for our one line
+    try:
+        with contextlib.redirect_stderr(captured):
+            jobs = executor.map_array(run_worker, [argv] * workers, list(range(workers)))
+    except Exception as err:  # submitit wraps a failed sbatch in its FailedJobError
+        lines = [line.removeprefix("sbatch: error: ") for line in f"{captured.getvalue()}\n{err}".splitlines()
+                 if line.strip()]
+        raise ConfigError(f"sbatch refused the job array: {lines[0] if lines else type(err).__name__}") from None
+    task_ids = tuple(str(j.job_id) for j in jobs)
+    array_id = task_ids[0].split("_", 1)[0]
+    return Submission(array_id=array_id, task_ids=task_ids, folder=folder, profile=profile)
