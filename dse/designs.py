@@ -6,6 +6,7 @@ dataclasses, imported lazily from dse.models only when a stage asks for them.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,16 @@ def _act(point: DesignPoint) -> int | tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class UserConfig:
+    """A user model (docs/user-models.md) at one bit width."""
+
+    model: str
+    weight_bits: int
+    act_bits: int
+    num_classes: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Family:
     name: str
     image: bool  # needs 3 x 32 x 32 inputs (28 x 28 datasets are padded and channel-replicated)
@@ -33,6 +44,8 @@ class Family:
         """The model configuration with ``widths`` (default: the parent's, unpruned)."""
         w = point.widths if widths is None else widths
         extra = dict(point.extra)
+        if self.name == "user":
+            return UserConfig(str(extra["model"]), point.weight_bits[0], point.act_bits[0], num_classes)
         if self.name == "tfc":
             from dse.models.tfc import TFCConfig
 
@@ -50,6 +63,11 @@ class Family:
 
     def build(self, config: Any) -> Any:
         """The Brevitas model for ``config`` (imports torch)."""
+        if self.name == "user":
+            from dse.models.user import load_user_model
+
+            return load_user_model(config.model, weight_bits=config.weight_bits, act_bits=config.act_bits,
+                                   num_classes=config.num_classes)
         if self.name == "tfc":
             from dse.models.tfc import build_tfc
 
@@ -81,18 +99,19 @@ class Family:
         """The estimators' fast path: FINN's unfolded dataflow graph, built without FINN."""
         from estimators import families
 
+        if self.name == "user":
+            return _user_graph(self.config(point, num_classes=num_classes), part)
         wb, ab = _bits(point.weight_bits), _act(point)
         if self.name == "tfc":
             return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)
         if self.name == "cnv":
             return families.cnv_graph(widths[:6], widths[6:], wb, ab, num_classes=num_classes, part=part)
-        mobilenet_graph = getattr(families, "mobilenet_graph", None)
-        if mobilenet_graph is None:
-            raise NotImplementedError("the MobileNet fast path is not available")
-        return mobilenet_graph(widths, tuple(dict(point.extra)["strides"]), wb, ab,  # type: ignore[no-any-return]
-                               num_classes=num_classes, part=part)
+        return families.mobilenet_graph(widths, tuple(dict(point.extra)["strides"]), wb, ab,
+                                        num_classes=num_classes, part=part)
 
     def input_shape(self, point: DesignPoint) -> tuple[int, ...]:
+        if self.name == "user":
+            return (1, *_user_input_shape(str(dict(point.extra)["model"])))
         return (1, 784) if self.name == "tfc" else (1, 3, 32, 32)
 
 
@@ -100,7 +119,57 @@ FAMILIES: dict[str, Family] = {
     "tfc": Family("tfc", image=False),
     "cnv": Family("cnv", image=True),
     "mobilenet": Family("mobilenet", image=True),
+    "user": Family("user", image=False),  # images are shaped to the model's input_shape
 }
+
+
+@functools.lru_cache(maxsize=32)
+def _user_graph(config: UserConfig, part: str) -> DataflowGraph:
+    """FINN's unfolded graph of the user model (converted by FINN once per bit width, untrained:
+    the structure does not depend on the weights, only the accumulator widths may be wider)."""
+    import tempfile
+    from pathlib import Path
+
+    from dse.models.user import estimate_user_model
+    from estimators.devices import BOARDS
+
+    board = next((b for b in BOARDS.values() if b.part == part), None)
+    model = Family("user", image=False).build(config)
+    with tempfile.TemporaryDirectory(prefix="finn-dse-user-") as tmp:
+        result = estimate_user_model(model, Path(tmp), ref=config.model,
+                                     board=board.name if board is not None else "U280")
+    _INPUT_SHAPES[config.model] = tuple(model.input_shape)
+    return result.graph
+
+
+_INPUT_SHAPES: dict[str, tuple[int, ...]] = {}
+
+
+def _user_input_shape(ref: str) -> tuple[int, ...]:
+    if ref not in _INPUT_SHAPES:
+        from dse.models.user import resolve_user_model
+
+        fn = resolve_user_model(ref)
+        _INPUT_SHAPES[ref] = tuple(fn(weight_bits=2, act_bits=2, num_classes=10).input_shape)
+    return _INPUT_SHAPES[ref]
+
+
+def shape_split(split: Any, input_shape: tuple[int, ...]) -> Any:
+    """``split`` with its images shaped as a model's input (without batch): flat, 28x28 or 3x32x32."""
+    import numpy as np
+
+    from dse.data import Split, as_rgb32
+    from dse.errors import ConfigError
+
+    images = split.images
+    if tuple(images.shape[1:]) == tuple(input_shape):
+        return split
+    if tuple(input_shape) == (3, 32, 32):
+        return as_rgb32(split)
+    if int(np.prod(images.shape[1:])) == int(np.prod(input_shape)):
+        return Split(images.reshape(len(images), *input_shape), split.labels)
+    raise ConfigError(f"the model takes inputs of shape {tuple(input_shape)}; the dataset's images are "
+                      f"{tuple(images.shape[1:])} (supported: the same size, or 3x32x32 for 28x28 images)")
 
 
 def family_of(point: DesignPoint) -> Family:

@@ -135,6 +135,8 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     dataset = data()
     tr = spec.training
     family = family_of(point)
+    if point.family == "user":
+        dataset = _shaped(dataset, family.input_shape(point)[1:])
     train_split = _subset(dataset.train, tr.train_subset)
 
     def bar(name: str) -> Callable[[int, int, int, float | None], None]:
@@ -250,6 +252,22 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     write_json(files.metrics, {**attrs, "seconds": seconds})
     return TrialOutcome(values=_values(spec, figures | {"val_accuracy": result.val_accuracy}), constraints=constraints,
                         attrs=attrs, reason=reason, seconds=seconds)
+
+
+_SHAPED: dict[tuple[int, tuple[int, ...]], Any] = {}
+
+
+def _shaped(dataset: Dataset, shape: tuple[int, ...]) -> Dataset:
+    """The dataset with images shaped as a user model's input (cached: done once per process)."""
+    from dse.data import Dataset
+    from dse.designs import shape_split
+
+    key = (id(dataset), tuple(shape))
+    if key not in _SHAPED:
+        _SHAPED.clear()
+        _SHAPED[key] = Dataset(train=shape_split(dataset.train, shape), val=shape_split(dataset.val, shape),
+                               test=shape_split(dataset.test, shape))
+    return _SHAPED[key]  # type: ignore[no-any-return]
 
 
 def _values(spec: StudySpec, figures: dict[str, Any]) -> tuple[float, ...]:

@@ -125,7 +125,7 @@ def _format_error(err: ValidationError) -> str:
     def path(e: Any) -> tuple[Any, ...]:
         loc = tuple(e["loc"])
         # A discriminated union puts the family tag into the path: space.cnv.x -> space.x
-        if len(loc) > 1 and loc[0] == "space" and loc[1] in ("tfc", "cnv", "mobilenet"):
+        if len(loc) > 1 and loc[0] == "space" and loc[1] in ("tfc", "cnv", "mobilenet", "user"):
             loc = loc[:1] + loc[2:]
         return loc
 
@@ -136,8 +136,8 @@ def _format_error(err: ValidationError) -> str:
         loc = path(e)
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
             got = (e.get("input") or {}).get("family") if isinstance(e.get("input"), dict) else None
-            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {got!r}; allowed: tfc, cnv, mobilenet"
-                         if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: tfc, cnv, mobilenet")
+            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {got!r}; allowed: tfc, cnv, mobilenet, user"
+                         if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: tfc, cnv, mobilenet, user")
             continue
         # A bad list item also makes pydantic complain that the list is too short: say it once.
         if e["type"] == "too_short" and any(o[: len(loc)] == loc and o != loc for o in locs):

@@ -68,7 +68,8 @@ class DesignPoint:
         bits = f"w{u[0]}a{u[1]}" if u else "w" + "/".join(map(str, self.weight_bits)) + "a" + "/".join(
             map(str, self.act_bits))
         prune = f" pruned {max(self.prune_ratios):.0%}" if self.pruned else ""
-        return f"{self.family} {'-'.join(map(str, self.widths))} {bits}{prune}"
+        shape = "-".join(map(str, self.widths)) or str(dict(self.extra).get("model", ""))
+        return f"{self.family} {shape} {bits}{prune}"
 
 
 class PruningSpace(Strict):

@@ -102,3 +102,14 @@ def test_every_sampler_runs_screened_studies(tmp_path: Path, mnist_root: Path, s
     trials = _trials(study)
     assert len(trials) == 5 and all(t.user_attrs["stopped_by"] == "estimator" for t in trials)
     assert sum(t.user_attrs["screen_s"] for t in trials) < 30
+
+
+@pytest.mark.finn
+def test_a_user_model_is_screened_trained_and_confirmed_by_finn(tmp_path: Path, mnist_root: Path) -> None:
+    ref = f"{Path(__file__).resolve().parents[2] / 'examples' / 'user_models' / 'small_mlp.py'}:small_mlp"
+    spec = _spec(space={"family": "user", "model": ref, "weight_bits": [2], "act_bits": [2]}, n_trials=1)
+    study = run_study(spec, tmp_path / "w", data_root=mnist_root, write_report=False)
+    (t,) = _trials(study)
+    assert t.user_attrs["design"].startswith("user ") and "small_mlp" in t.user_attrs["design"]
+    assert t.user_attrs["estimate_source"] == "finn" and t.user_attrs["val_accuracy"] > 0.3
+    assert t.user_attrs["est_lut"] > 0 and t.user_attrs["lut"] > 0

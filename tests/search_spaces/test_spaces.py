@@ -6,7 +6,7 @@ import optuna
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from search_spaces import CNVSpace, FloatRange, MobileNetSpace, Space, TFCSpace
+from search_spaces import CNVSpace, FloatRange, MobileNetSpace, Space, TFCSpace, UserSpace
 
 
 def _points(space: Any, n: int = 20, seed: int = 1) -> list[tuple[dict[str, Any], Any]]:
@@ -120,3 +120,14 @@ def test_invalid_family_spaces_are_rejected(cls: Any, bad: dict) -> None:
 def test_space_is_frozen() -> None:
     with pytest.raises(ValidationError):
         TFCSpace().weight_bits = (1,)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"model": "no_colon"}, "package.module:function"),
+    ({"model": "m:f", "pruning": {"ratio": [0.5]}}, "pruning"),
+    ({"model": "m:f", "folding": {"mode": "sampled"}}, "sampled"),
+    ({"model": "m:f", "per_layer_bits": True}, "per_layer_bits"),
+])
+def test_user_spaces_allow_only_what_the_contract_can_vary(bad: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        UserSpace.model_validate(bad)
