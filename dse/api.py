@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from dse.spec import StudySpec
     from dse.study import StudyObserver, StudyStats
 
-__all__ = ["CLI_COMMANDS", "Launched", "Study", "create_study", "estimate_model", "fetch_data", "launch", "load_study",
-           "worker"]
+__all__ = ["CLI_COMMANDS", "Launched", "Study", "calibration", "create_study", "estimate_model", "fetch_data",
+           "ingest", "jobs", "launch", "load_study", "measure", "promote", "worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -533,6 +533,64 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
                     target=n_trials or spec.n_trials)
 
 
+def promote(workdir: str | Path, top: int = 3, *, backend: str = "local", mode: str = "full",
+            profile: str | Path | None = None, storage: str | None = None,
+            build_options: Mapping[str, Any] | Sequence[str] | None = None, finn_args: Sequence[str] = ()) -> Any:
+    """Build the best designs for real (``finn-dse promote``): pick ``top`` Pareto candidates spread
+    over the front (by hypervolume contribution), export their bundles and submit one build job
+    each, ``local`` or ``slurm`` (``profile``: a cluster profile YAML). ``mode="full"`` runs
+    ``finn build`` with synthesis (needs Vivado, Vitis, XRT); ``"estimate-only"`` runs FINN's
+    estimate flow only. A candidate already built (or building) with the same options is not
+    submitted again. Returns a ``dse.jobs.promotion.Promotion`` (``.jobs``, ``.to_text()``).
+
+    >>> dse.api.promote("runs/tfc_mnist", top=3, backend="slurm", profile="studies/clusters/noctua2.yaml")
+    """
+    from dse.export import parse_build_options
+    from dse.jobs import promote as _promote
+
+    options = (parse_build_options(tuple(build_options)) if build_options is not None
+               and not isinstance(build_options, Mapping) else build_options)
+    return _promote(Path(workdir), top, backend=backend, mode=mode, profile=profile, storage=storage,
+                    build_options=options, finn_args=tuple(finn_args))
+
+
+def jobs(workdir: str | Path, *, storage: str | None = None, trial: int | None = None) -> list[Any]:
+    """The study's build and measurement jobs, brought up to date and ingested when finished
+    (``finn-dse jobs``). ``dse.jobs.cancel_job`` / ``dse.jobs.wait_jobs`` are
+    ``finn-dse jobs cancel`` / ``finn-dse jobs wait``."""
+    from dse.jobs import list_jobs
+
+    return list_jobs(Path(workdir), storage=storage, trial=trial)
+
+
+def measure(workdir: str | Path, trial: int, *, backend: str = "slurm", profile: str | Path | None = None,
+            storage: str | None = None, batch_size: int = 10000, device: str | None = None,
+            duration_s: float = 20.0) -> Any:
+    """Submit a board measurement of a trial's synthesized build (``finn-dse measure``): the
+    driver's throughput test on the U280 while XRT reports board power; fps, latency, power and
+    energy per inference are attached to the trial. Without a bitfile, XRT or a U280 the job
+    ends FAILED and says which is missing."""
+    from dse.jobs import measure as _measure
+
+    return _measure(Path(workdir), trial, backend=backend, profile=profile, storage=storage,
+                    batch_size=batch_size, device=device, duration_s=duration_s)
+
+
+def ingest(workdir: str | Path, trial: int, build_dir: str | Path, *, storage: str | None = None) -> Any:
+    """Attach the reports of a ``finn build`` that ran elsewhere to ``trial`` (``finn-dse ingest``)."""
+    from dse.jobs import ingest_build_dir
+
+    return ingest_build_dir(Path(workdir), trial, Path(build_dir), storage=storage)
+
+
+def calibration(workdir: str | Path, *, min_samples: int = 5, kind: str = "affine") -> Any:
+    """Per node type and resource, the correction learned from synthesized designs and the
+    estimators' error (MAPE) before and after it (``finn-dse calibration``)."""
+    from dse.jobs import calibration_report
+
+    return calibration_report(Path(workdir), min_samples=min_samples, kind=kind)
+
+
 #: Each `finn-dse` command and the API function that does its work (the CLI adds only printing).
 CLI_COMMANDS: dict[str, Callable[..., Any]] = {
     "run": Study.run,  # on create_study(STUDY_FILE, workdir=..., storage=..., data_root=...)
@@ -545,4 +603,9 @@ CLI_COMMANDS: dict[str, Callable[..., Any]] = {
     "fetch-data": fetch_data,
     "worker": worker,
     "launch": launch,
+    "promote": promote,
+    "jobs": jobs,
+    "measure": measure,
+    "ingest": ingest,
+    "calibration": calibration,
 }

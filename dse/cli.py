@@ -359,6 +359,138 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
     out.print(f"Stop them: scancel {sub.array_id}")
 
 
+_WORKDIR = click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+_STORAGE = click.option("--storage", help="Optuna storage URL, if the study used one.")
+_PROFILE = click.option("--profile", type=click.Path(path_type=Path),
+                        help="Cluster profile (YAML) with build:/measure: sections, e.g. studies/clusters/noctua2.yaml.")
+
+
+@cli.command()
+@_WORKDIR
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Pareto candidates to build.")
+@click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--mode", type=click.Choice(["full", "estimate-only"]), default="full", show_default=True,
+              help="full: finn build with synthesis (Vivado, Vitis, XRT); estimate-only: FINN's estimate flow.")
+@_PROFILE
+@_STORAGE
+@click.option("--build-option", "build_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra finn-plus DataflowBuildConfig field for build.yaml (repeatable).")
+@click.option("--finn-arg", "finn_args", multiple=True, help="Extra argument for `finn build` (repeatable).")
+@click.option("--wait", "wait", is_flag=True, help="Wait for the jobs to end and show them.")
+def promote(workdir: Path, top: int, backend: str, mode: str, profile: Path | None, storage: str | None,
+            build_options: tuple[str, ...], finn_args: tuple[str, ...], wait: bool) -> None:
+    """Export the best Pareto designs and build them (locally or on Slurm); results join the trials."""
+    from dse.jobs import wait_jobs
+    from dse.jobs.controller import format_jobs
+
+    promotion = api.promote(workdir, top, backend=backend, mode=mode, profile=profile, storage=storage,
+                            build_options=build_options, finn_args=finn_args)
+    out.print(promotion.to_text(), markup=False, highlight=False)
+    if wait:
+        done = wait_jobs(workdir, [j.id for j in promotion.jobs], storage=storage)
+        out.print(format_jobs(done), markup=False, highlight=False)
+    else:
+        out.print(f"Follow them: finn-dse jobs --workdir {workdir}")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--workdir", type=click.Path(path_type=Path), help="The study's work directory.")
+@_STORAGE
+@click.option("--trial", type=click.IntRange(min=0), help="Only this trial's jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job records as JSON.")
+@click.pass_context
+def jobs(ctx: click.Context, workdir: Path | None, storage: str | None, trial: int | None, as_json: bool) -> None:
+    """List the study's build and measurement jobs (finished ones are ingested on the way).
+
+    `finn-dse jobs cancel ID --workdir DIR` cancels one; `finn-dse jobs wait --workdir DIR` waits."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if workdir is None:
+        raise click.UsageError("give --workdir (or a subcommand: cancel, wait)")
+    import json
+
+    from dse.jobs.controller import format_jobs
+
+    records = api.jobs(workdir, storage=storage, trial=trial)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+    else:
+        out.print(format_jobs(records) if records else "no jobs yet (finn-dse promote creates them)",
+                  markup=False, highlight=False)
+
+
+@jobs.command("cancel")
+@click.argument("job_id", type=click.IntRange(min=1))
+@_WORKDIR
+@_STORAGE
+def jobs_cancel(job_id: int, workdir: Path, storage: str | None) -> None:
+    """Cancel job JOB_ID (scancel on Slurm); it ends CANCELLED."""
+    from dse.jobs import cancel_job
+
+    rec = cancel_job(workdir, job_id, storage=storage)
+    out.print(f"job {rec.id}: {rec.state}")
+
+
+@jobs.command("wait")
+@_WORKDIR
+@_STORAGE
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=3600, show_default=True,
+              help="Seconds to wait at most.")
+def jobs_wait(workdir: Path, storage: str | None, timeout_s: float) -> None:
+    """Wait until every job of the study has ended and been ingested."""
+    from dse.jobs import wait_jobs
+    from dse.jobs.controller import format_jobs
+
+    out.print(format_jobs(wait_jobs(workdir, storage=storage, timeout_s=timeout_s)), markup=False, highlight=False)
+
+
+@cli.command()
+@_WORKDIR
+@click.option("--trial", required=True, type=click.IntRange(min=0), help="Trial whose build to measure.")
+@click.option("--backend", type=click.Choice(["local", "slurm"]), default="slurm", show_default=True)
+@_PROFILE
+@_STORAGE
+@click.option("--batch-size", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("--device", help="PCIe address (BDF) of the U280 to use [default: the first].")
+@click.option("--duration", "duration_s", type=click.FloatRange(min=1), default=20, show_default=True,
+              help="Seconds of throughput test while board power is sampled.")
+def measure(workdir: Path, trial: int, backend: str, profile: Path | None, storage: str | None, batch_size: int,
+            device: str | None, duration_s: float) -> None:
+    """Measure a synthesized design on the U280: throughput, latency, board power, energy per inference."""
+    rec = api.measure(workdir, trial, backend=backend, profile=profile, storage=storage, batch_size=batch_size,
+                      device=device, duration_s=duration_s)
+    out.print(f"Submitted measurement job {rec.id} for trial {trial} ({rec.state}); "
+              f"follow it: finn-dse jobs --workdir {workdir}")
+
+
+@cli.command()
+@_WORKDIR
+@click.option("--trial", required=True, type=click.IntRange(min=0), help="Trial the build belongs to.")
+@click.option("--build-dir", required=True, type=click.Path(path_type=Path), help="The finn build output directory.")
+@_STORAGE
+def ingest(workdir: Path, trial: int, build_dir: Path, storage: str | None) -> None:
+    """Attach the reports of a `finn build` that ran elsewhere (by hand) to a trial."""
+    rec = api.ingest(workdir, trial, build_dir, storage=storage)
+    out.print(f"Ingested {build_dir} into trial {trial} (job {rec.id}, {rec.state})")
+
+
+@cli.command()
+@_WORKDIR
+@click.option("--min-samples", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Synthesized nodes needed per node type and resource before a correction is fitted.")
+@click.option("--kind", type=click.Choice(["affine", "scale"]), default="affine", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def calibration(workdir: Path, min_samples: int, kind: str, as_json: bool) -> None:
+    """How far the estimators are from synthesis, per node type and resource, before and after calibration."""
+    import json
+
+    report = api.calibration(workdir, min_samples=min_samples, kind=kind)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        out.print(report.to_text(), markup=False, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = sys.argv[1:] if argv is None else argv

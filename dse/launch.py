@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -35,8 +35,45 @@ PLACEHOLDER_ACCOUNT = "CHANGE-ME"
 SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb")
 
 
+class ContainerSpec(Strict):
+    """Run a build or measurement job inside a container image (Apptainer/Singularity)."""
+
+    image: str  # e.g. /scratch/finn-plus.sif
+    runtime: Literal["apptainer", "singularity"] = "apptainer"
+    binds: tuple[str, ...] = ()  # --bind SRC[:DST], e.g. the work directory and the Xilinx tools
+    options: tuple[str, ...] = ()  # more `exec` options, e.g. --nv or --cleanenv
+
+    def prefix(self) -> list[str]:
+        """The command line that runs a program in the container: `apptainer exec ... IMAGE`."""
+        argv = [self.runtime, "exec"]
+        for bind in self.binds:
+            argv += ["--bind", bind]
+        return [*argv, *self.options, self.image]
+
+
+class JobProfile(Strict):
+    """Slurm settings of build jobs (`build:`) or measurement jobs (`measure:`) in a cluster profile.
+
+    A key left out takes the cluster-level value of the same name (partition, account, qos,
+    time_min, cpus, mem_gb, modules, setup, sbatch); ``container`` exists only here.
+    """
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time_min: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    cpus: int = Field(default=1, ge=1, le=1024)
+    mem_gb: float | None = Field(default=None, gt=0, le=16384)
+    modules: tuple[str, ...] = ()
+    setup: tuple[str, ...] = ()
+    container: ContainerSpec | None = None
+    python: str | None = None  # the Python that runs the job (default: the one that submits it)
+    sbatch: dict[str, bool | int | str] = Field(default_factory=dict)  # e.g. {constraint: ..., gres: ...}
+
+
 class ClusterProfile(Strict):
-    """Slurm settings for the workers of a study (one array task per worker)."""
+    """Slurm settings for the workers of a study (one array task per worker), and optionally for
+    the build and measurement jobs of promoted designs (``build:`` and ``measure:`` sections)."""
 
     partition: str | None = None  # None: the cluster's default partition
     account: str | None = None  # compute-time project (sbatch --account)
@@ -49,6 +86,17 @@ class ClusterProfile(Strict):
     setup: tuple[str, ...] = ()  # more shell lines before the worker starts
     data_root: str | None = None  # dataset directory as the nodes see it
     sbatch: dict[str, bool | int | str] = Field(default_factory=dict)  # any other sbatch option, e.g. constraint
+    build: JobProfile | None = None  # build jobs of promoted designs (`finn-dse promote --backend slurm`)
+    measure: JobProfile | None = None  # board measurement jobs (the FPGA partition)
+
+    def job_profile(self, kind: Literal["build", "measure"]) -> JobProfile:
+        """The settings of a ``kind`` job: its section's keys over the cluster-level ones."""
+        inherited = {k: getattr(self, k) for k in ("partition", "account", "qos", "time_min", "cpus", "mem_gb",
+                                                   "modules", "setup", "sbatch")}
+        section = self.build if kind == "build" else self.measure
+        if section is not None:
+            inherited.update({k: getattr(section, k) for k in section.model_fields_set})
+        return JobProfile.model_validate(inherited)
 
 
 def _format_error(err: ValidationError) -> str:

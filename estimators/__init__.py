@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from estimators import dwc, fifo, mvau, streaming, swg, thresholding, vvau  # noqa: F401  (registration)
 from estimators import knobs  # noqa: F401  (folding options per node type)
+from estimators.calibration import Calibration, Sample, fit_calibration
 from estimators.core import FoldingError, NodeCost, UnknownLayerError, known_layer_types, node_cost
 from estimators.devices import BOARDS, Board, FitReport, Resources, SLRPlacement, check_fit, get_board, place_in_slrs
 from estimators.folding import (FoldingLimits, apply_folding_config, evaluate_batch, folding_config, option_tables,
@@ -15,8 +16,9 @@ from estimators.power import PowerModel, energy_per_inference_uj, power_w
 from estimators.solver import Solution, device_weights, solve_for_budget, solve_for_target, solve_sampled
 
 __all__ = [
-    "BOARDS", "Board", "DataflowGraph", "FitReport", "FoldingError", "FoldingLimits", "NetworkEstimate",
+    "BOARDS", "Board", "Calibration", "DataflowGraph", "FitReport", "FoldingError", "FoldingLimits", "NetworkEstimate",
     "NodeCost", "PowerModel", "Resources", "SLRPlacement", "Solution", "UnknownLayerError", "apply_folding_config", "check_fit",
     "device_weights", "energy_per_inference_uj", "estimate_graph", "evaluate_batch", "folding_config", "get_board", "known_layer_types",
-    "node_cost", "option_tables", "place_in_slrs", "power_w", "restrict_styles", "solve_for_budget", "solve_for_target", "solve_sampled",
+    "node_cost", "option_tables", "place_in_slrs", "power_w", "restrict_styles", "Sample", "fit_calibration", "solve_for_budget", "solve_for_target",
+    "solve_sampled",
 ]

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from estimators.core import NodeCost, node_cost
+
+if TYPE_CHECKING:
+    from estimators.calibration import Calibration
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class NetworkEstimate:
     max_cycles: int
     bottleneck: str
     critical_path_cycles: int
+    calibrated: bool = False  # resources corrected by a Calibration (learned from synthesized designs)
 
     @property
     def fps(self) -> float:
@@ -89,11 +93,19 @@ def network_figures(cycles: Sequence[int], preds: Sequence[Sequence[int]]) -> tu
     return max_cycles, bottleneck, max(latency, default=0)
 
 
-def estimate_graph(graph: DataflowGraph, part: str, *, clock_ns: float) -> NetworkEstimate:
-    """FINN-faithful estimate of every node and of the network."""
+def estimate_graph(graph: DataflowGraph, part: str, *, clock_ns: float,
+                   calibration: Calibration | None = None) -> NetworkEstimate:
+    """FINN-faithful estimate of every node and of the network.
+
+    With ``calibration`` (see estimators.calibration) each node's resources are corrected towards
+    what synthesis gave for that node type; cycles, throughput and latency are not changed.
+    """
     if clock_ns <= 0:
         raise ValueError(f"clock_ns must be > 0, got {clock_ns}")
     costs = tuple(node_cost(layer, part) for layer in graph.layers)
+    if calibration is not None:
+        costs = tuple(calibration.correct_cost(getattr(type(layer), "op_type", type(layer).__name__), cost)
+                      for layer, cost in zip(graph.layers, costs))
     max_cycles, bottleneck, critical = network_figures([c.cycles for c in costs], graph.preds)
     return NetworkEstimate(
         names=tuple(layer.name for layer in graph.layers),
@@ -102,5 +114,5 @@ def estimate_graph(graph: DataflowGraph, part: str, *, clock_ns: float) -> Netwo
         lut=sum(c.lut for c in costs), bram18=sum(c.bram18 for c in costs),
         uram=sum(c.uram for c in costs), dsp=sum(c.dsp for c in costs),
         max_cycles=max_cycles, bottleneck=graph.layers[bottleneck].name if graph.layers else "",
-        critical_path_cycles=critical,
+        critical_path_cycles=critical, calibrated=calibration is not None,
     )
