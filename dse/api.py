@@ -419,12 +419,14 @@ def load_study(workdir: str | Path, *, storage: str | None = None, data_root: st
 def estimate_model(model: str | Path, *, folding: Mapping[str, Any] | str | Path | None = None,
              target_fps: float | None = None, fit: bool = False, board: str = "U280", clock_ns: float = 5.0,
              wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
-             fifo_depth: int | None = None) -> EstimateReport:
+             fifo_depth: int | None = None, calibration: str | Path | None = None) -> EstimateReport:
     """Per-layer and total estimates of a QONNX (or FINN HW) model, without a study.
 
     FINN converts the model once; then FINN-DSE's estimators apply ``folding`` (a FINN folding
     config, as a dict or a JSON file), or solve for the cheapest folding reaching ``target_fps``,
-    or for the fastest one that fits the board (``fit``). ``report.data`` holds the stable JSON
+    or for the fastest one that fits the board (``fit``). ``calibration``: a study work directory
+    whose synthesized designs calibrate the resource estimates (see ``finn-dse calibration``).
+    ``report.data`` holds the stable JSON
     form (see the README), ``report.notes`` what to know about it. CLI: ``finn-dse estimate``.
 
     >>> report = dse.estimate_model("bundle/model.onnx", target_fps=1e6)      # doctest: +SKIP
@@ -440,9 +442,17 @@ def estimate_model(model: str | Path, *, folding: Mapping[str, Any] | str | Path
             config = json.loads(Path(folding).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"cannot read folding config {folding}: {err}") from None
+    cal = None
+    if calibration is not None:
+        from dse.jobs import load_calibration
+
+        cal = load_calibration(Path(calibration))
+        if cal is None:
+            raise ConfigError(f"no calibration data in {calibration} yet: it comes from synthesized builds "
+                              "(finn-dse promote --mode full, then finn-dse jobs)")
     return _estimate(Path(model), board=board, clock_ns=clock_ns, folding=config, target_fps=target_fps,
                           fit=fit, wwidth_max=wwidth_max, compare_finn=compare_finn, full_design=full_design,
-                          fifo_depth=fifo_depth)
+                          fifo_depth=fifo_depth, calibration=cal)
 
 
 def fetch_data(data_root: str | Path | None = None) -> Path:

@@ -217,16 +217,18 @@ def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_
 @click.option("--full-design", is_flag=True, help="Also add the width converters (and FIFOs) FINN inserts later.")
 @click.option("--fifo-depth", type=click.IntRange(min=0), help="With --full-design: FIFOs of this depth on every edge.")
 @click.option("--save-folding", type=click.Path(path_type=Path), help="Write the folding used as FINN JSON.")
+@click.option("--calibration", "calibration", type=click.Path(path_type=Path),
+              help="Correct resources with the calibration learned in this study work directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of a table.")
 def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: bool, board: str, clock_ns: float,
              wwidth_max: int, no_wwidth_cap: bool, compare_finn: bool, full_design: bool, fifo_depth: int | None,
-             save_folding: Path | None, as_json: bool) -> None:
+             save_folding: Path | None, calibration: Path | None, as_json: bool) -> None:
     """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
     import json
 
     report = api.estimate_model(model, board=board, clock_ns=clock_ns, folding=folding, target_fps=target_fps,
                                 fit=fit, wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
-                                full_design=full_design, fifo_depth=fifo_depth)
+                                full_design=full_design, fifo_depth=fifo_depth, calibration=calibration)
     if save_folding is not None:
         save_folding.write_text(json.dumps(report.data["folding"], indent=2) + "\n")
     for note in report.notes:

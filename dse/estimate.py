@@ -50,8 +50,11 @@ def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) 
 def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5.0,
                    folding: dict[str, Any] | None = None, target_fps: float | None = None, fit: bool = False,
                    wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
-                   fifo_depth: int | None = None, log_path: Path | None = None) -> EstimateReport:
-    """Estimate a QONNX (or FINN HW) model with a given folding, a solved target, or the fastest fit."""
+                   fifo_depth: int | None = None, log_path: Path | None = None,
+                   calibration: Any = None) -> EstimateReport:
+    """Estimate a QONNX (or FINN HW) model with a given folding, a solved target, or the fastest fit.
+
+    ``calibration`` (estimators.calibration.Calibration) corrects each node's resources."""
     import tempfile
 
     import estimators as est
@@ -103,7 +106,10 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
             mode = "unfolded"
             notes.append("no folding given: this is FINN's default, the slowest design (PE=SIMD=1); "
                          "use --target-fps X or --fit")
-        net = est.estimate_graph(graph, dev.part, clock_ns=clock_ns)
+        net = est.estimate_graph(graph, dev.part, clock_ns=clock_ns, calibration=calibration)
+        if calibration is not None:
+            notes.append("resources corrected with the study's calibration (finn-dse calibration); the folding "
+                         "was chosen on the uncorrected estimates")
         used = est.Resources(lut=net.lut, bram18=net.bram18, uram=net.uram, dsp=net.dsp)
         fit_report = est.check_fit(used, dev)
         placement = est.place_in_slrs(
@@ -122,7 +128,7 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
             "utilization": dict(fit_report.utilization),
             "slr_placement": {"fits": placement.fits, "slr_of": dict(zip(net.names, placement.slr_of)),
                               "message": placement.describe()},
-            **extra, "folding": config,
+            **extra, "folding": config, "calibrated": calibration is not None,
         }
         if full_design:
             # What hardware generation adds: width converters (exact) and FIFOs (only at a depth the

@@ -80,3 +80,22 @@ def test_full_design_adds_converters(model: Path) -> None:
     assert full["inserted"] and all(n["op_type"] in ("StreamingDataWidthConverter", "StreamingFIFO")
                                     for n in full["inserted"])
     assert full["totals"]["lut"] > d["totals"]["lut"]
+
+
+def test_calibration_from_a_study_corrects_the_resources(model: Path, tmp_path: Path) -> None:
+    from estimators.calibration import Sample, fit_calibration
+
+    # Synthesis that used twice the LUTs FINN estimated for every MVAU, in six designs.
+    samples = [Sample("MVAU_hls", "lut", e, 2.0 * e) for e in (100, 400, 900, 1600, 2500, 3600)]
+    cal_dir = tmp_path / "study" / "calibration"
+    cal_dir.mkdir(parents=True)
+    (cal_dir / "calibration.json").write_text(json.dumps(fit_calibration(samples, kind="scale").to_dict()))
+    plain = json.loads(finn_dse("estimate", str(model), "--target-fps", "1e5", "--json").stdout)
+    fixed = json.loads(finn_dse("estimate", str(model), "--target-fps", "1e5", "--json", "--calibration",
+                                str(tmp_path / "study")).stdout)
+    assert fixed["calibrated"] and not plain["calibrated"]
+    for a, b in zip(plain["nodes"], fixed["nodes"]):
+        factor = 2.0 if a["op_type"] == "MVAU" else 1.0
+        assert b["lut"] == pytest.approx(factor * a["lut"], rel=1e-6) and b["cycles"] == a["cycles"]
+    empty = finn_dse("estimate", str(model), "--calibration", str(tmp_path), check=False)
+    assert empty.returncode == 1 and "no calibration data" in empty.stderr
