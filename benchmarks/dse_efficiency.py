@@ -123,6 +123,8 @@ def _point(t: dict[str, Any]) -> tuple[float, float, float]:
 def pooled_bounds(raws: list[dict[str, Any]]) -> Bounds:
     """(worst, best) of (accuracy, log fps, log LUT) over the feasible trials of every run."""
     pts = [_point(t) for raw in raws for t in raw["trials"] if t["feasible"]]
+    if not pts:  # no feasible trial anywhere: every hypervolume is 0 whatever the box
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
     acc, fps, lut = zip(*pts)
     return (min(acc), min(fps), max(lut)), (max(acc), max(fps), min(lut))
 
