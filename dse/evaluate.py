@@ -193,6 +193,7 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
         reason = (f"stopped after {result.epochs} epoch(s): validation accuracy {result.val_accuracy:.2%} "
                   f"cannot reach the minimum {limits.min_accuracy:.2%}")
         attrs.update(estimates, estimate_source="estimators", stopped_by="accuracy", reason=reason)
+        attrs.update({f"{key}_s": secs for key, secs in seconds.items()})  # what the stopped training cost
         constraints = {**screening.violations, "min_accuracy": limits.min_accuracy - result.val_accuracy}
         write_json(files.metrics, {**attrs, "seconds": seconds})
         return TrialOutcome(values=_values(spec, {**estimates, "val_accuracy": result.val_accuracy}),

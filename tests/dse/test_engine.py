@@ -59,6 +59,7 @@ def test_training_stops_early_when_the_minimum_accuracy_is_out_of_reach(tmp_path
     assert t.user_attrs["stopped_by"] == "accuracy" and "cannot reach the minimum" in t.user_attrs["reason"]
     assert len(t.user_attrs["val_history"]) < 6  # 3 epochs x 2 checks, stopped before the end
     assert "test_accuracy" not in t.user_attrs  # the test set stays untouched by discarded designs
+    assert t.user_attrs["train_s"] > 0 and "screen_s" in t.user_attrs  # what the stopped training cost
     assert t.constraints["min_accuracy"] > 0 and not study.best_trials
     assert not (tmp_path / "w" / t.user_attrs["artifact_dir"] / "model.onnx").exists()
 
