@@ -162,17 +162,17 @@ def test_rebuild_round_trip(tfc_model: tuple[Any, Any, Any]) -> None:
         assert torch.equal(fresh.eval()(x), expected)
 
 
-def test_history_replays(tfc_model: tuple[Any, Any, Any]) -> None:
+@pytest.mark.parametrize("fixture", ["tfc_model", "mobilenet_model"])
+def test_history_replays(fixture: str, request: pytest.FixtureRequest) -> None:
     import torch
     import torch_pruning as tp
 
-    from dse.models.tfc import build_tfc
-    from dse.pruning import prune
+    from dse.pruning import _build, prune
 
-    cfg, model, x = tfc_model
+    cfg, model, x = request.getfixturevalue(fixture)
     original_state = {k: v.clone() for k, v in model.state_dict().items()}
     result = prune(model, plan_pruning(cfg, ratio=0.5), example_input=x[:1])
-    replay = build_tfc(cfg)
+    replay = _build(cfg)
     replay.load_state_dict(original_state)
     replay.eval()
     graph = tp.DependencyGraph().build_dependency(replay, example_inputs=x[:1], verbose=False)
@@ -302,25 +302,6 @@ def test_prune_mobilenet_depthwise_follows(mobilenet_model: tuple[Any, Any, Any]
         fresh = build_mobilenet(pruned_config(cfg, plan))
         fresh.load_state_dict(model.state_dict())
         assert torch.equal(fresh.eval()(x), expected)
-
-
-def test_mobilenet_history_replays(mobilenet_model: tuple[Any, Any, Any]) -> None:
-    import torch
-    import torch_pruning as tp
-
-    from dse.models.mobilenet import build_mobilenet
-    from dse.pruning import prune
-
-    cfg, model, x = mobilenet_model
-    original_state = {k: v.clone() for k, v in model.state_dict().items()}
-    result = prune(model, plan_pruning(cfg, ratio=0.5), example_input=x[:1])
-    replay = build_mobilenet(cfg)
-    replay.load_state_dict(original_state)
-    replay.eval()
-    graph = tp.DependencyGraph().build_dependency(replay, example_inputs=x[:1], verbose=False)
-    graph.load_pruning_history(result.history)
-    with torch.no_grad():
-        assert torch.equal(replay(x), model(x))
 
 
 def test_prune_rejects_mismatched_plan(tfc_model: tuple[Any, Any, Any]) -> None:
