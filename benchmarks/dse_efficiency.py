@@ -76,6 +76,13 @@ def trial_dicts(study: Any) -> list[dict[str, Any]]:
     return out
 
 
+def yaml_sampler() -> str:
+    """The sampler the default study file names."""
+    import yaml
+
+    return str(yaml.safe_load(STUDY.read_text()).get("sampler", "tpe"))
+
+
 def hv_at(history: list[dict[str, Any]], n: int) -> float:
     """Hypervolume after the first n trials (trial numbers 0..n-1)."""
     hv = 0.0
@@ -201,7 +208,7 @@ def fmt(values: list[float], digits: int = 4) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="0,1,2", help="comma-separated sampler/study seeds")
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated sampler/study seeds")
     ap.add_argument("--trials", type=int, default=100, help="trial budget per run")
     ap.add_argument("--samplers", default=",".join(ALL_SAMPLERS))
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 12 trials")
@@ -328,6 +335,23 @@ def main() -> None:
     if "random" in means and others:
         best = max(others, key=others.get)
         ratio = others[best] / means["random"] if means["random"] > 0 else float("inf")
+        default = bench_spec(samplers[0], seeds[0], trials).model_fields["sampler"].default
+        study_default = yaml_sampler()
+        rep.say()
+        rep.say("hypervolume per seed (seeds " + ", ".join(map(str, seeds)) + "):")
+        for s in samplers:
+            rep.say(f"{s:<8}" + "  ".join(f"@{n}: " + " ".join(f"{r['hv'][n]:.3f}" for r in results[s])
+                                          for n in checkpoints))
+        for s in dict.fromkeys([study_default, default]):
+            if s in means and s != best:
+                diffs = {n: [a['hv'][n] - b['hv'][n] for a, b in zip(results[best], results[s])] for n in checkpoints}
+                wins = ", ".join(f"{sum(d > 0 for d in v)} of {len(v)} at {n}" for n, v in diffs.items())
+                se = statistics.stdev(diffs[at]) / math.sqrt(len(diffs[at])) if len(diffs[at]) > 1 else float("nan")
+                rep.say(f"{best} beats {s} (the default sampler) on {wins} trials; at {at} trials the mean "
+                        f"difference is {statistics.mean(diffs[at]):+.4f} (paired standard error {se:.4f})")
+            if s in means:
+                rep.say(f"default sampler {s}: mean HV at {at} trials {means[s]:.4f}, "
+                        f"{means[s] / means['random'] if means['random'] > 0 else float('inf'):.3f}x random")
         rep.say(f"best sampler at {at} trials: {best} (mean HV {others[best]:.4f} vs random {means['random']:.4f})")
         rep.say(f"hv_ratio_best_vs_random_at_{at}={ratio:.3f}")
     else:

@@ -15,7 +15,7 @@ time its trials took). Hypervolume of the feasible front as the report page comp
 (dse.report.page.hypervolume_history: (1 - val_accuracy, 1 - fps / f_clk, lut / usable LUT), reference
 (1, 1, 1), feasible COMPLETE trials only).
 Headline: training_time_saved=<percent> hv_ratio=<hv with screening / hv without>.
-Usage: python benchmarks/estimator_pruning.py [--n-trials 40] [--seed 0] [--quick]
+Usage: python benchmarks/estimator_pruning.py [--n-trials 40] [--seed 0] [--sampler gp] [--quick]
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def run_one(spec: Any, workdir: Path, data_root: Path, budget: int, progress: An
     from estimators.devices import get_board
 
     obs = _Observer(progress, overall, label)
+    resumed = sum(1 for _ in (workdir / "trials").glob("*/metrics.json")) if workdir.exists() else 0
     t0 = time.perf_counter()
     study = run_study(spec, workdir, data_root=data_root, n_trials=budget, write_report=False, observer=obs)
     wall = time.perf_counter() - t0
@@ -75,7 +76,7 @@ def run_one(spec: Any, workdir: Path, data_root: Path, budget: int, progress: An
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else wall
     return {"trials": len(trials), "trained": len(train), "train_s": sum(train), "wall_s": wall,
-            "train_work": work / 1e6, "train_macs": macs / 1e12,
+            "train_work": work / 1e6, "train_macs": macs / 1e12, "resumed": resumed,
             "export_s": sum(float(t.user_attrs.get("export_s", 0.0)) for t in trials),
             "finn_s": sum(float(t.user_attrs.get("finn_s", 0.0)) for t in trials),
             "hv": history[-1]["hypervolume"] if history else 0.0, "feasible": len(feasible),
@@ -101,6 +102,8 @@ def main() -> None:
                          "so both see the same machine load]")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the two work directories here (a killed benchmark resumes its runs) [default: temp]")
+    ap.add_argument("--sampler", choices=("tpe", "nsga2", "gp", "random"), default=None,
+                    help="override the study's sampler (results go to estimator_pruning_<sampler>.txt)")
     ap.add_argument("--arm", choices=("true", "false"), help=argparse.SUPPRESS)  # internal: one run, JSON to stdout
     args = ap.parse_args()
 
@@ -111,6 +114,8 @@ def main() -> None:
     data = yaml.safe_load(STUDY.read_text())
     if args.seed is not None:
         data["seed"] = args.seed
+    if args.sampler is not None:
+        data["sampler"] = args.sampler
     # Like `finn-dse run --n-trials`: the budget is cut, the study (and so its sampler settings) is not.
     budget = args.n_trials if args.n_trials is not None else data["n_trials"]
     if args.quick:
@@ -145,8 +150,8 @@ def main() -> None:
         return
 
     mode = "one after the other" if args.sequential else "at the same time in two processes"
-    rep = Report("estimator_pruning" if not args.quick else "estimator_pruning_quick",
-                 f"{STUDY.relative_to(ROOT)}{' (QUICK overrides)' if args.quick else ' as is'}: sampler {spec.sampler}, "
+    rep = Report("estimator_pruning" + (f"_{args.sampler}" if args.sampler else "") + ("_quick" if args.quick else ""),
+                 f"{STUDY.relative_to(ROOT)}{' (QUICK overrides)' if args.quick else ' (--sampler override)' if args.sampler else ' as is'}: sampler {spec.sampler}, "
                  f"seed {spec.seed}, {budget} trials (study n_trials {spec.n_trials}), training "
                  f"{spec.training.model_dump()}, finn_confirm {spec.evaluation.finn_confirm}; estimator_first true "
                  f"and false run {mode}; {args.threads} torch thread(s) each")
@@ -164,6 +169,7 @@ def main() -> None:
                     str(args.threads), "--n-trials", str(budget)]
             argv += ["--seed", str(args.seed)] if args.seed is not None else []
             argv += ["--quick"] if args.quick else []
+            argv += ["--sampler", args.sampler] if args.sampler is not None else []
             procs, tasks = {}, {}
             for first in (True, False):
                 procs[first] = subprocess.Popen([*argv, "--arm", str(first).lower()], stdout=subprocess.PIPE,
@@ -185,6 +191,10 @@ def main() -> None:
                       f"wall {r['wall_s']:.0f} s, HV {r['hv']:.4f}")
 
     on, off = res[True], res[False]
+    for first in (True, False):
+        if res[first].get("resumed"):
+            rep.say(f"estimator_first={first}: {res[first]['resumed']} trials were already done in {base} (an "
+                    "earlier, interrupted or finished run); their times come from their own records")
     rep.say()
     rows = (("trials", "trials", "{:.0f}"), ("trials trained", "trained", "{:.0f}"),
             ("stopped by estimators", "screened", "{:.0f}"), ("stopped early (accuracy)", "acc_stop", "{:.0f}"),
