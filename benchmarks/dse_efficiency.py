@@ -341,7 +341,9 @@ def main() -> None:
     if "random" in means and others:
         best = max(others, key=others.get)
         ratio = others[best] / means["random"] if means["random"] > 0 else float("inf")
-        default = bench_spec(samplers[0], seeds[0], trials).model_fields["sampler"].default
+        from dse.spec import StudySpec
+
+        default = StudySpec.model_fields["sampler"].default
         study_default = yaml_sampler()
         rep.say()
         rep.say("hypervolume per seed (seeds " + ", ".join(map(str, seeds)) + "):")
