@@ -100,12 +100,18 @@ def test_bundle_model_predicts_like_pytorch(smoke_workdir: Path, bundle: tuple[P
     n = 200
     images = test.images[:n].reshape(n, 784).astype(np.float32)
     with torch.no_grad():
-        expected = net(torch.from_numpy(images)).argmax(dim=1).numpy()
+        logits = net(torch.from_numpy(images)).numpy()
     model = ModelWrapper(str(out / "model.onnx"))
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     got = np.array([int(execute_onnx(model, {iname: images[i:i + 1]})[oname].flatten()[0]) for i in range(n)])
-    # Binary nets can produce exact logit ties, which either side may break its own way.
-    assert (got == expected).mean() >= 0.98
+    # Binary nets produce exact logit ties, which either side may break its own way: a class QONNX
+    # picks must be one of PyTorch's top classes (within float rounding). A float32 activation that
+    # lands on a threshold can still round the other way on one side: allow 1% of such images.
+    top = logits.max(axis=1)
+    tol = 1e-5 * np.maximum(1.0, np.abs(top))
+    picked = logits[np.arange(n), got]
+    off = np.flatnonzero(picked < top - tol)
+    assert off.size <= n // 100, [(int(i), int(got[i]), logits[i].round(4).tolist()) for i in off[:5]]
 
 
 def test_export_rejects_unknown_trial(smoke_workdir: Path, tmp_path: Path) -> None:
