@@ -51,16 +51,20 @@ EVALUATION = {"finn_confirm": False, "export_model": False, "checks_per_epoch": 
 ALL_SAMPLERS = ("tpe", "nsga2", "gp", "random")
 
 
-def bench_spec(sampler: str, seed: int, trials: int, *, training: dict[str, Any] | None = None) -> Any:
-    """studies/tfc_mnist.yaml with the short training budget, the given sampler, seed and budget."""
+def bench_spec(sampler: str, seed: int, trials: int, *, training: dict[str, Any] | None = None,
+               hardware: str = "per_trial") -> Any:
+    """studies/tfc_mnist.yaml with the short training budget, the given sampler, seed and budget.
+
+    ``hardware``: per_trial (the sampler proposes a folding target per trial) or front (networks
+    only, each folded exactly over every reachable level: dse.networks)."""
     import yaml
 
     from dse.spec import parse_spec
 
     data = yaml.safe_load(STUDY.read_text())
-    data["name"] = f"bench_{sampler}_s{seed}"
+    data["name"] = f"bench_{sampler}_{hardware}_s{seed}"
     data["training"] = {**data.get("training", {}), **(training or TRAINING)}
-    data["evaluation"] = {**data.get("evaluation", {}), **EVALUATION}
+    data["evaluation"] = {**data.get("evaluation", {}), **EVALUATION, "hardware": hardware}
     data.update(sampler=sampler, seed=seed, n_trials=trials)  # make_sampler sizes startup / population from n_trials
     return parse_spec(data, source="dse_efficiency")
 

@@ -124,7 +124,7 @@ def main() -> None:
     specs = {}
     for first in (True, False):
         d = {**data, "name": f"bench_estimator_first_{str(first).lower()}",
-             "evaluation": {**data["evaluation"], "estimator_first": first}}
+             "evaluation": {**data["evaluation"], "estimator_first": first, "hardware": "per_trial"}}
         specs[first] = parse_spec(d, source="estimator_pruning")
     spec = specs[True]
     base = args.workdir or Path(tempfile.mkdtemp(prefix="dse-estimator-pruning-"))

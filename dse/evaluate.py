@@ -122,68 +122,12 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
         return outcome
 
     # 2. train -------------------------------------------------------------------------------
-    from dse._quiet import captured
+    trained = train_point(point, spec, files, seed=seed, data=data, parents=parents, stage=stage)
+    model, result, train_split, family = trained.model, trained.result, trained.train_split, trained.family
+    seconds.update(trained.seconds)
+    attrs.update(trained.attrs)
+    import torch
 
-    with captured(files.log):  # torch/brevitas print on first import
-        import torch
-
-        import dse.models.cnv
-        import dse.models.mobilenet
-        import dse.models.tfc  # noqa: F401  (Brevitas prints on first import)
-        from dse.training import train
-
-    dataset = data()
-    tr = spec.training
-    family = family_of(point)
-    if point.family == "user":
-        dataset = _shaped(dataset, family.input_shape(point)[1:])
-    train_split = _subset(dataset.train, tr.train_subset)
-
-    def bar(name: str) -> Callable[[int, int, int, float | None], None]:
-        return lambda done, total, _epoch, _acc: stage(name, done, total)
-
-    train_kwargs: dict[str, Any] = dict(batch_size=tr.batch_size, lr=tr.lr, seed=seed,
-                                        min_val_accuracy=limits.min_accuracy, headroom=ev.early_stop_headroom,
-                                        checks_per_epoch=ev.checks_per_epoch)
-    if point.pruned:
-        assert parents is not None, "pruned designs need a parent store"
-        t0 = time.perf_counter()
-        parent = parents.get(point, train_split, dataset.val, progress=bar("parent"))
-        seconds["parent_train"] = parents.trained_here_s
-        seconds["parent_wait"] = time.perf_counter() - t0 - parents.trained_here_s
-        from dse.pruning import prune
-
-        t0 = time.perf_counter()
-        plan = family.plan(point, multiple=spec.space.pruning.multiple)
-        model = parent
-        sample = torch.from_numpy(train_split.images[:64].copy()).float()
-        pdata = (sample, torch.from_numpy(train_split.labels[:64].copy()).long())
-        with captured(files.log):
-            pruned = prune(model, plan, example_input=sample[:1], importance=spec.space.pruning.importance,
-                           data=pdata if spec.space.pruning.importance == "taylor" else None)
-        files.pruning.write_text(pruned.to_json())
-        model = pruned.model
-        attrs["parent_val_accuracy"] = parents.last_val_accuracy
-        epochs = spec.space.pruning.finetune_epochs
-        if epochs > 0:
-            result = train(model, train_split, dataset.val, dataset.test, epochs=epochs,
-                           progress=bar("finetune"), **train_kwargs)
-        else:
-            from dse.training import TrainResult, accuracy
-
-            val = accuracy(model, dataset.val)
-            result = TrainResult(val_accuracy=val, test_accuracy=accuracy(model, dataset.test), epochs=0,
-                                 seconds=0.0, val_history=(val,))
-        seconds["train"] = time.perf_counter() - t0
-    else:
-        t0 = time.perf_counter()
-        torch.manual_seed(seed)
-        model = family.build(family.config(point))
-        result = train(model, train_split, dataset.val, dataset.test, epochs=tr.epochs, progress=bar("train"),
-                       **train_kwargs)
-        seconds["train"] = time.perf_counter() - t0
-        if parents is not None and not result.stopped_early:
-            parents.offer(point, model, result.val_accuracy)  # later pruned trials start from it
     torch.save(model.state_dict(), files.weights)
     attrs.update(val_accuracy=result.val_accuracy, val_history=list(result.val_history), epochs=result.epochs,
                  train_images=len(train_split))
@@ -254,6 +198,88 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     return TrialOutcome(values=_values(spec, figures | {"val_accuracy": result.val_accuracy}), constraints=constraints,
                         attrs=attrs, reason=reason, seconds=seconds)
 
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """A trained (or pruned and fine-tuned) network and what its training cost."""
+
+    model: Any
+    result: Any  # dse.training.TrainResult
+    train_split: Any
+    family: Any
+    seconds: dict[str, float]
+    attrs: dict[str, Any]
+
+
+def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: int, data: Callable[[], Dataset],
+                parents: ParentStore | None = None, stage: Callable[..., None] = lambda *a: None) -> Trained:
+    """Stage 2: QAT from scratch, or prune the study's trained parent and fine-tune it."""
+    seconds: dict[str, float] = {}
+    attrs: dict[str, Any] = {}
+    limits, ev = spec.limits, spec.evaluation
+    from dse._quiet import captured
+
+    with captured(files.log):  # torch/brevitas print on first import
+        import torch
+
+        import dse.models.cnv
+        import dse.models.mobilenet
+        import dse.models.tfc  # noqa: F401  (Brevitas prints on first import)
+        from dse.training import train
+
+    dataset = data()
+    tr = spec.training
+    family = family_of(point)
+    if point.family == "user":
+        dataset = _shaped(dataset, family.input_shape(point)[1:])
+    train_split = _subset(dataset.train, tr.train_subset)
+
+    def bar(name: str) -> Callable[[int, int, int, float | None], None]:
+        return lambda done, total, _epoch, _acc: stage(name, done, total)
+
+    train_kwargs: dict[str, Any] = dict(batch_size=tr.batch_size, lr=tr.lr, seed=seed,
+                                        min_val_accuracy=limits.min_accuracy, headroom=ev.early_stop_headroom,
+                                        checks_per_epoch=ev.checks_per_epoch)
+    if point.pruned:
+        assert parents is not None, "pruned designs need a parent store"
+        t0 = time.perf_counter()
+        parent = parents.get(point, train_split, dataset.val, progress=bar("parent"))
+        seconds["parent_train"] = parents.trained_here_s
+        seconds["parent_wait"] = time.perf_counter() - t0 - parents.trained_here_s
+        from dse.pruning import prune
+
+        t0 = time.perf_counter()
+        plan = family.plan(point, multiple=spec.space.pruning.multiple)
+        model = parent
+        sample = torch.from_numpy(train_split.images[:64].copy()).float()
+        pdata = (sample, torch.from_numpy(train_split.labels[:64].copy()).long())
+        with captured(files.log):
+            pruned = prune(model, plan, example_input=sample[:1], importance=spec.space.pruning.importance,
+                           data=pdata if spec.space.pruning.importance == "taylor" else None)
+        files.pruning.write_text(pruned.to_json())
+        model = pruned.model
+        attrs["parent_val_accuracy"] = parents.last_val_accuracy
+        epochs = spec.space.pruning.finetune_epochs
+        if epochs > 0:
+            result = train(model, train_split, dataset.val, dataset.test, epochs=epochs,
+                           progress=bar("finetune"), **train_kwargs)
+        else:
+            from dse.training import TrainResult, accuracy
+
+            val = accuracy(model, dataset.val)
+            result = TrainResult(val_accuracy=val, test_accuracy=accuracy(model, dataset.test), epochs=0,
+                                 seconds=0.0, val_history=(val,))
+        seconds["train"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        model = family.build(family.config(point))
+        result = train(model, train_split, dataset.val, dataset.test, epochs=tr.epochs, progress=bar("train"),
+                       **train_kwargs)
+        seconds["train"] = time.perf_counter() - t0
+        if parents is not None and not result.stopped_early:
+            parents.offer(point, model, result.val_accuracy)  # later pruned trials start from it
+    return Trained(model=model, result=result, train_split=train_split, family=family, seconds=seconds, attrs=attrs)
 
 _SHAPED: dict[tuple[int, tuple[int, ...]], Any] = {}
 

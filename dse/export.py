@@ -181,6 +181,8 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
     write_json(out_dir / "estimates.json", {
         "study": study.study_name, "trial": trial_number, "params": dict(trial.params),
+        # network-level studies: the trained network and which design of its hardware front this is
+        **{k: trial.user_attrs[k] for k in ("network_id", "hardware_design_id") if k in trial.user_attrs},
         "accuracy": accuracy, "hardware": estimate,
         "source": ("FINN estimate (pre-synthesis)" if estimate.get("source", "finn") == "finn"
                    else "FINN-DSE estimators (pre-synthesis; FINN confirmation was off)"),

@@ -18,7 +18,9 @@ PARAMS = ("weight_bits", "act_bits", "hidden_width", "hidden_layers", "prune_rat
           "ram_style", "res_type", "clock_ns")
 METRICS = ("design", "val_accuracy", "test_accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp",
            "energy_uj", "max_cycles", "bottleneck", "fits", "limiting_resource", "stopped_by", "estimate_source",
-           "est_fps", "est_lut", "screen_s", "parent_train_s", "train_s", "export_s", "finn_s")
+           "est_fps", "est_lut", "screen_s", "parent_train_s", "train_s", "export_s", "finn_s",
+           # network-level studies (evaluation.hardware: front): which network, which of its designs
+           "role", "network_id", "hardware_design_id", "finn_disagreement")
 
 
 def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from dse.errors import ConfigError
 from estimators.devices import BOARDS
@@ -75,6 +75,15 @@ class EvaluationSpec(Strict):
     export_model: bool = True
     # Validation checks per epoch (early stopping decides at each; cheap for MLPs, ~15 s for CNV).
     checks_per_epoch: int = Field(default=1, ge=1, le=100)
+    # front: the sampler proposes networks only; each is trained at most once and every design of
+    # its exact hardware front (folding levels x memory styles x clocks) becomes a trial.
+    # per_trial: the sampler also proposes the hardware (one folding per trial and training).
+    hardware: Literal["front", "per_trial"] = "front"
+    # front mode: skip (record, do not train) a network that cannot add hypervolume even at an
+    # optimistic accuracy (README "Network-level studies"); the bound is a trained bigger network's
+    # accuracy plus this headroom.
+    defer: bool = True
+    defer_headroom: float = Field(default=0.02, ge=0, le=1)
 
 
 class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study files"
@@ -104,6 +113,13 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
         if len(set(value)) != len(value):
             raise ValueError(f"objectives must not repeat, got {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _front_needs_solved_folding(self) -> StudySpec:
+        if self.evaluation.hardware == "front" and self.space.folding.mode == "sampled":
+            raise ValueError("space.folding.mode: sampled proposes PE/SIMD per trial; set evaluation.hardware: "
+                             "per_trial to keep it, or use folding mode: solved (every folding level is swept)")
+        return self
 
     @property
     def directions(self) -> list[str]:

@@ -139,6 +139,14 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
             [d.name.lower() for d in study.directions] != spec.directions):
         raise ConfigError(f"study {spec.name!r} in {storage_url} has objectives {stored}, the study file asks for "
                           f"{spec.objective_attrs}: give the study another name to start a new one")
+    stored_spec = study.user_attrs.get("spec")
+    if stored_spec is not None:
+        # Studies from before network-level trials have no key: they were per-trial studies.
+        mode = (stored_spec.get("evaluation") or {}).get("hardware", "per_trial")
+        if mode != spec.evaluation.hardware:
+            raise ConfigError(f"study {spec.name!r} in {redact(storage_url)} was run with evaluation.hardware: {mode}; "
+                              f"add `hardware: {mode}` under `evaluation:` in the study file to resume it, or give "
+                              "the study another name")
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", spec.model_dump(mode="json"))
         study.set_user_attr("objectives", spec.objective_attrs)
@@ -150,9 +158,10 @@ def finished_trials(study: optuna.Study) -> int:
     from optuna.trial import TrialState
 
     # Trials failed because their process died carry no fail_reason: they are retried, not counted.
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs))
+    # Design trials added for a trained network (evaluation.hardware: front) are not proposals.
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("role") != "design" and (
+               t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)))
 
 
 def recover_orphans(study: optuna.Study, *, fail_running: bool) -> list[int]:
@@ -242,6 +251,19 @@ def _summary(trial_number: int, outcome: Any) -> str:
     return f"{head} -> {acc}, {hw} [{a['estimate_source']}], {verdict} ({total:.1f} s: {secs})"
 
 
+def _network_summary(trial_number: int, outcome: Any) -> str:
+    a = outcome.attrs
+    head = f"trial {trial_number}: network {a['design']}"
+    if outcome.stopped_by in ("estimator", "deferred", "repeat"):
+        return f"{head} -> not trained: {outcome.reason}"
+    acc = f"val {a['val_accuracy']:.2%}"
+    if outcome.stopped_by == "accuracy":
+        return f"{head} -> {outcome.reason}"
+    disagree = " (FINN disagrees on some: see finn_disagreement)" if a.get("finn_disagreement") else ""
+    return (f"{head} -> {acc}, {a['n_designs']} hardware designs ({outcome.designs_added} added as trials), fastest "
+            f"{a['fps']:,.0f} fps at {a['lut']:,.0f} LUT [{a['estimate_source']}]{disagree}")
+
+
 def _data_loader(spec: StudySpec, data_root: Path) -> Any:
     """Loads the study's dataset on first use (screened-out trials never need it), once per process."""
     from dse.data import fetch_mnist, load_dataset
@@ -282,6 +304,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     import optuna
 
     from dse.evaluate import evaluate
+    from dse.networks import NetworkStore, run_network
     from dse.parents import ParentStore
 
     layout = StudyLayout(Path(workdir))
@@ -315,8 +338,13 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         parents = ParentStore(layout.parents, spec)
         started = time.perf_counter()
 
+        front_mode = spec.evaluation.hardware == "front"
+        networks = NetworkStore(layout.root / "networks")
+
         def objective(trial: optuna.Trial) -> tuple[float, ...]:
-            point = spec.space.suggest(trial, clock_ns=spec.hardware.clock_ns)
+            point = spec.space.suggest(trial, clock_ns=spec.hardware.clock_ns, hardware=not front_mode)
+            if front_mode:
+                return network_objective(trial, point)
             if observer is not None:
                 observer.trial_started(trial.number, dict(trial.params))
             files = TrialFiles(layout.trial_dir(trial.number))
@@ -344,6 +372,35 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
             logger.info(summary)
             if observer is not None:
                 observer.trial_finished(trial.number, "COMPLETE", summary)
+            return outcome.values
+
+        def network_objective(trial: optuna.Trial, point: Any) -> tuple[float, ...]:
+            if observer is not None:
+                observer.trial_started(trial.number, dict(trial.params))
+
+            def stage(name: str, i: int, n: int) -> None:
+                if observer is not None:
+                    observer.stage(trial.number, name, i, n)
+
+            try:
+                outcome = run_network(trial, point, spec, layout, networks, data=data, parents=parents, progress=stage,
+                                      seed=_trial_seed(spec.seed, dict(trial.params)))
+            except BackendError as err:
+                trial.set_user_attr("fail_reason", str(err))
+                logger.warning("trial %d failed: %s", trial.number, err)
+                if observer is not None:
+                    observer.trial_finished(trial.number, "FAIL", str(err))
+                raise
+            for key, value in outcome.attrs.items():
+                trial.set_user_attr(key, value)
+            for name, value in outcome.constraints.items():
+                trial.set_constraint(name, float(value))
+            summary = _network_summary(trial.number, outcome)
+            logger.info(summary)
+            if observer is not None:
+                observer.trial_finished(trial.number, "PRUNED" if outcome.pruned else "COMPLETE", summary)
+            if outcome.values is None:
+                raise optuna.TrialPruned(outcome.reason)
             return outcome.values
 
         def after_trial(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

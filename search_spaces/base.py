@@ -176,8 +176,12 @@ class SpaceBase(Strict):
             choices["clock_ns"] = self.clock_ns
         return distributions_for(choices)
 
-    def suggest(self, trial: Any, *, clock_ns: float = 5.0) -> DesignPoint:
-        """Ask an Optuna trial for one design point."""
+    def suggest(self, trial: Any, *, clock_ns: float = 5.0, hardware: bool = True) -> DesignPoint:
+        """Ask an Optuna trial for one design point.
+
+        ``hardware=False``: the network only (widths, bits, pruning); the folding, memory styles
+        and clock are left at their first choice, to be swept per network (dse.networks).
+        """
         widths = self.suggest_widths(trial)
         n_w = self.n_weight_layers(widths)
         if self.per_layer_bits:
@@ -194,6 +198,10 @@ class SpaceBase(Strict):
         else:
             ratios = (float(suggest(trial, "prune_ratio", p.ratio)),) * len(widths)
         f = self.folding
+        if not hardware:
+            return DesignPoint(family=self.family_name(), widths=widths, weight_bits=wb, act_bits=ab,
+                               prune_ratios=ratios, folding=FoldingPoint(mode=f.mode), clock_ns=clock_ns,
+                               extra=self.extra())
         ram_style = str(suggest(trial, "ram_style", f.ram_style)) if len(f.ram_style) > 1 else f.ram_style[0]
         res_type = str(suggest(trial, "res_type", f.res_type)) if len(f.res_type) > 1 else f.res_type[0]
         if f.mode == "solved":

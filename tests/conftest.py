@@ -21,6 +21,24 @@ def finn_dse(*args: str, check: bool = True, timeout: float = 600, **kw: object)
     return proc
 
 
+def assert_bundle_reproduces_estimates(out: Path, trial: int) -> None:
+    """FINN's estimate flow on an exported bundle (its model, folding and build.yaml clock) gives
+    exactly the hardware figures recorded in its estimates.json."""
+    import json
+
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    from dse import finn_flow
+
+    cfg = DataflowBuildConfig.construct_from(out / "build.yaml")
+    recorded = json.loads((out / "estimates.json").read_text())
+    assert recorded["trial"] == trial
+    folding = json.loads((out / "folding_config.json").read_text())
+    again = finn_flow.estimate(out / "model.onnx", board=cfg.board, clock_ns=cfg.synth_clk_period_ns,
+                               folding=folding, mvau_wwidth_max=cfg.mvau_wwidth_max)
+    assert {**again.estimate.to_dict(), "source": "finn"} == recorded["hardware"]
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     from dse.data import default_data_root, fetch_mnist

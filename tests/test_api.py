@@ -51,6 +51,7 @@ def _screen_only(name: str, **changes: Any) -> dict[str, Any]:
         "name": name, "space": {"family": "tfc", "weight_bits": [1, 2], "act_bits": [2], "hidden_width": [32, 64],
                                 "hidden_layers": [2], "target_fps": {"low": 50_000, "high": 200_000, "log": True}},
         "limits": {"min_fps": 1e9}, "sampler": "random", "n_trials": 3, "seed": 0,
+        "evaluation": {"hardware": "per_trial"},
     }
     spec.update(changes)
     return spec

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import finn_dse
+from tests.conftest import assert_bundle_reproduces_estimates, finn_dse
 
 pytestmark = [pytest.mark.slow, pytest.mark.finn]
 
@@ -55,8 +55,6 @@ def test_pareto_command_prints_the_front(smoke_workdir: Path, bundle: tuple[Path
 def test_bundle_loads_in_finn_and_reproduces_estimates(bundle: tuple[Path, int]) -> None:
     from finn.builder.build_dataflow_config import DataflowBuildConfig, ShellFlowType
 
-    from dse import finn_flow
-
     out, trial = bundle
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["model.onnx", "folding_config.json", "build.yaml", "estimates.json", "README.md"])
@@ -66,12 +64,7 @@ def test_bundle_loads_in_finn_and_reproduces_estimates(bundle: tuple[Path, int])
     assert {o.value for o in cfg.generate_outputs} >= {"bitfile", "pynq_driver", "deployment_package"}
     assert cfg._resolve_fpga_part() == "xcu280-fsvh2892-2L-e"
 
-    recorded = json.loads((out / "estimates.json").read_text())
-    assert recorded["trial"] == trial
-    folding = json.loads((out / "folding_config.json").read_text())
-    again = finn_flow.estimate(out / "model.onnx", board=cfg.board, clock_ns=cfg.synth_clk_period_ns,
-                               folding=folding, mvau_wwidth_max=cfg.mvau_wwidth_max)
-    assert {**again.estimate.to_dict(), "source": "finn"} == recorded["hardware"]
+    assert_bundle_reproduces_estimates(out, trial)
     assert "finn build build.yaml model.onnx" in (out / "README.md").read_text()
 
 

@@ -19,6 +19,7 @@ def _spec(**over: Any):
     data = {"name": "engine", "dataset": "mnist", "training": TINY, "sampler": "random", "seed": 3,
             "space": {"family": "tfc", "weight_bits": [2], "act_bits": [2], "hidden_width": [32], "hidden_layers": [2]}}
     data.update(over)
+    data["evaluation"] = {"hardware": "per_trial", **data.get("evaluation", {})}  # one folding per trial
     return parse_spec(data)
 
 
