@@ -22,8 +22,11 @@ Reported per sampler, mean ± std over seeds:
   (all trained trials of the run if none has that width). It assumes a screened-out design would have
   trained as long as a trained one of its width (no early stop credited).
 Headline: hv_ratio_best_vs_random_at_50 = best sampler's mean HV at 50 trials / random's.
-Usage: python benchmarks/dse_efficiency.py [--seeds 0,1,2,3,4] [--trials 100] [--samplers tpe,nsga2,gp,random]
-       [--quick]
+Also at equal TRAININGS (25 / 50) for every row, beside the network-level search (-front samplers:
+evaluation.hardware: front, the sampler proposes networks and each trained network is folded exactly
+over every reachable level; up to 4 proposals per training, repeats and deferrals cost none).
+Usage: python benchmarks/dse_efficiency.py [--seeds 0,1,2,3,4] [--trials 100]
+       [--samplers tpe,nsga2,gp,random,tpe-front,random-front] [--quick] [--name NAME]
 """
 from __future__ import annotations
 
@@ -49,6 +52,29 @@ STUDY = ROOT / "studies" / "tfc_mnist.yaml"
 TRAINING = {"epochs": 1, "train_subset": 8000, "val_size": 2000}
 EVALUATION = {"finn_confirm": False, "export_model": False, "checks_per_epoch": 4}
 ALL_SAMPLERS = ("tpe", "nsga2", "gp", "random")
+# Network-level search (evaluation.hardware: front): the sampler proposes networks, each trained
+# network is folded exactly over every reachable level (dse.networks).
+FRONT_SAMPLERS = ("tpe-front", "random-front")
+TRAININGS = (25, 50)  # the front rows are compared at equal trainings (their proposals cost none)
+
+
+def is_training(t: Any) -> bool:
+    """Did this trial train a network? (per trial: any trial not stopped by the estimators)"""
+    if t.user_attrs.get("role") == "network":
+        return bool(t.user_attrs.get("trained_here"))
+    return t.state.name == "COMPLETE" and t.user_attrs.get("stopped_by") != "estimator" and (
+        t.user_attrs.get("role") != "design")
+
+
+def upto(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The trials recorded before the (k+1)-th training started (all, if there were <= k)."""
+    seen = 0
+    for i, r in enumerate(rows):
+        if r["training"]:
+            if seen == k:
+                return rows[:i]
+            seen += 1
+    return rows
 
 
 def bench_spec(sampler: str, seed: int, trials: int, *, training: dict[str, Any] | None = None,
@@ -125,6 +151,7 @@ def collect(study: Any, workdir: Path, wall_s: float) -> dict[str, Any]:
     rows = []
     for t, d in zip(study.get_trials(deepcopy=False), trial_dicts(study)):
         rows.append({**d, "params": dict(t.params), "stopped_by": t.user_attrs.get("stopped_by"),
+                     "training": is_training(t), "role": t.user_attrs.get("role"),
                      "train_s": None if t.user_attrs.get("stopped_by") == "estimator" else train_seconds(workdir, t)})
     return {"trials": rows, "wall_s": wall_s}
 
@@ -173,6 +200,10 @@ def summarise(raw: dict[str, Any], spec: Any, checkpoints: tuple[int, ...], boun
     extra = sum(statistics.mean(trained[w]) if trained.get(w) else overall
                 for t in trials if t["stopped_by"] == "estimator" for w in [t["params"].get("hidden_width")])
     return {"n": len(trials), "hv_report": {n: hv_at(history, n) for n in checkpoints},
+            "hv_trainings": ({k: pooled_hv(upto(trials, k), len(trials), bounds) for k in TRAININGS}
+                             if bounds is not None else {}),
+            "trainings": sum(1 for t in trials if t.get("training")),
+            "pareto": pareto_designs(upto(trials, max(TRAININGS))),
             "hv": {n: pooled_hv(trials, n, bounds) for n in checkpoints} if bounds is not None else {},
             "stopped_estimator": by.count("estimator") / max(1, len(trials)),
             "stopped_accuracy": by.count("accuracy") / max(1, len(trials)),
@@ -181,6 +212,16 @@ def summarise(raw: dict[str, Any], spec: Any, checkpoints: tuple[int, ...], boun
             "distinct": len({tuple(sorted((k, v) for k, v in t["params"].items() if k != "target_fps"))
                              for t in trials}),
             "failed": sum(1 for t in trials if t["state"] == "FAIL")}
+
+
+def pareto_designs(trials: list[dict[str, Any]]) -> int:
+    """Feasible designs on the (accuracy, fps, LUT) front."""
+    pts = [(-a, -f, lut) for t in trials if t["feasible"] for a, f, lut in [_point(t)]]
+
+    def dom(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    return sum(1 for p in pts if not any(dom(q, p) for q in pts))
 
 
 class _Observer:
@@ -222,6 +263,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100, help="trial budget per run")
     ap.add_argument("--samplers", default=",".join(ALL_SAMPLERS))
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 12 trials")
+    ap.add_argument("--name", default="dse_efficiency", help="results file benchmarks/results/NAME.txt")
     ap.add_argument("--cache", type=Path, default=None,
                     help="directory for per-run summaries: runs already summarised there are not run again")
     ap.add_argument("--keep", action="store_true", help="keep the work directories (printed)")
@@ -235,11 +277,11 @@ def main() -> None:
     training = dict(TRAINING)
     if args.quick:
         seeds, trials = seeds[:1], min(trials, 12)
-    bad = set(samplers) - set(ALL_SAMPLERS)
+    bad = set(samplers) - set(ALL_SAMPLERS) - set(FRONT_SAMPLERS)
     if bad:
-        ap.error(f"unknown sampler(s) {sorted(bad)}; allowed: {', '.join(ALL_SAMPLERS)}")
+        ap.error(f"unknown sampler(s) {sorted(bad)}; allowed: {', '.join(ALL_SAMPLERS + FRONT_SAMPLERS)}")
     checkpoints = tuple(sorted({n for n in (25, 50, 100) if n <= trials} | {trials}))
-    name = "dse_efficiency" if not args.quick else "dse_efficiency_quick"
+    name = args.name if not args.quick else "dse_efficiency_quick"
     rep = Report(name, f"{STUDY.relative_to(ROOT)} (space, objectives, limits as is) with training {training}, "
                  f"evaluation {EVALUATION}; samplers {samplers} (dse.study.make_sampler); {trials} trials per run; "
                  f"seeds {seeds}; one run at a time, each in its own temp work dir; {args.threads} torch thread(s)")
@@ -270,7 +312,11 @@ def main() -> None:
         overall = progress.add_task("all runs", total=len(samplers) * len(seeds) * trials)
         for seed in seeds:
             for sampler in samplers:
-                spec = bench_spec(sampler, seed, trials, training=training)
+                if sampler in FRONT_SAMPLERS:  # proposals: repeats and deferrals cost no training
+                    spec = bench_spec(sampler.removesuffix("-front"), seed, min(4 * max(TRAININGS), 4 * trials), training=training,
+                                      hardware="front")
+                else:
+                    spec = bench_spec(sampler, seed, trials, training=training)
                 key = hashlib.sha256(json.dumps(spec.model_dump(mode="json")).encode()).hexdigest()[:16]
                 cached = args.cache / f"{sampler}_s{seed}_{key}.json" if args.cache else None
                 if cached is not None and cached.exists():
@@ -281,7 +327,7 @@ def main() -> None:
                 workdir = base / f"{sampler}_s{seed}"
                 obs = _Observer(progress, overall, f"{sampler} seed {seed}")
                 t0 = time.perf_counter()
-                study = run_study(spec, workdir, data_root=data_root, n_trials=trials, write_report=False,
+                study = run_study(spec, workdir, data_root=data_root, n_trials=spec.n_trials, write_report=False,
                                   observer=obs)
                 raw = collect(study, workdir, time.perf_counter() - t0)
                 if cached is not None:
@@ -298,6 +344,7 @@ def main() -> None:
     total_s = time.perf_counter() - t_all
     bounds = pooled_bounds([raw for runs in raws.values() for raw, _ in runs])
     results = {s: [summarise(raw, spec, checkpoints, bounds) for raw, spec in runs] for s, runs in raws.items()}
+    per = [s for s in samplers if s in ALL_SAMPLERS]  # the per-trial rows (by trials); all rows by trainings below
 
     rep.say()
     rep.say(f"normalisation over all runs: accuracy {bounds[0][0]:.4f}..{bounds[1][0]:.4f}, fps "
@@ -305,7 +352,7 @@ def main() -> None:
             f"{math.exp(bounds[0][2]):,.0f} (log); reference point 1.1 per objective")
     head = "".join(f"{'HV@' + str(n):>18}" for n in checkpoints)
     rep.say(f"{'sampler':<8}{head}{'feasible':>10}{'screened':>10}{'acc-stop':>10}{'distinct':>10}{'wall s':>9}")
-    for s in samplers:
+    for s in per:
         rs = results[s]
         cols = "".join(f"{fmt([r['hv'][n] for r in rs]):>18}" for n in checkpoints)
         rep.say(f"{s:<8}{cols}{statistics.mean(r['feasible'] for r in rs):>10.1f}"
@@ -316,14 +363,14 @@ def main() -> None:
     rep.say()
     rep.say("the same runs, hypervolume normalised as the report page does (see the module doc):")
     rep.say(f"{'sampler':<8}" + "".join(f"{'HV@' + str(n):>18}" for n in checkpoints))
-    for s in samplers:
+    for s in per:
         rep.say(f"{s:<8}" + "".join(f"{fmt([r['hv_report'][n] for r in results[s]]):>18}" for n in checkpoints))
     rep.say("(HV: mean ± std over seeds; screened = share of trials stopped by the estimators before training; "
             "acc-stop = share stopped early by the accuracy check; distinct = distinct (bits, width) combinations "
             f"tried, of {combinations(raws[samplers[0]][0][1])})")
     rep.say()
     rep.say(f"{'sampler':<8}{'train s spent':>16}{'no-screen est.':>16}{'saved':>8}{'s/trained trial':>17}")
-    for s in samplers:
+    for s in per:
         rs = results[s]
         spent = statistics.mean(r["train_s"] for r in rs)
         full = statistics.mean(r["train_s_no_screen"] for r in rs)
@@ -332,6 +379,19 @@ def main() -> None:
     rep.say("(training seconds per run, mean over seeds. 'no-screen est.' is an estimate, not a measurement: "
             "measured training time + for each screened-out trial the mean measured training time of trained "
             "trials of its hidden width in the same run)")
+    rep.say()
+    rep.say("every sampler at equal TRAININGS (networks trained; screened-out, deferred and repeated proposals cost "
+            "none); the -front rows propose networks only and fold each trained one exactly (evaluation.hardware: "
+            "front), so one training adds its whole hardware front:")
+    rep.say(f"{'sampler':<14}" + "".join(f"{'HV@' + str(k) + ' trainings':>22}" for k in TRAININGS)
+            + f"{'trainings':>11}{'Pareto designs@' + str(max(TRAININGS)):>19}{'wall s':>8}")
+    for s in samplers:
+        rs = results[s]
+        rep.say(f"{s:<14}" + "".join(f"{fmt([r['hv_trainings'][k] for r in rs]):>22}" for k in TRAININGS)
+                + f"{statistics.mean(r['trainings'] for r in rs):>11.1f}{statistics.mean(r['pareto'] for r in rs):>19.1f}"
+                f"{statistics.mean(r['wall_s'] for r in rs):>8.0f}")
+    rep.say("(a run with fewer trainings than a column is shown at its end: the default space has 54 networks, and "
+            "a front search trains each at most once)")
     failed = sum(r["failed"] for rs in results.values() for r in rs)
     if failed:
         rep.say(f"WARNING: {failed} failed trials in total")
@@ -340,7 +400,7 @@ def main() -> None:
             "found in --cache are not run again)")
 
     at = 50 if 50 in checkpoints else checkpoints[-1]
-    means = {s: statistics.mean(r["hv"][at] for r in results[s]) for s in samplers}
+    means = {s: statistics.mean(r["hv"][at] for r in results[s]) for s in per}
     others = {s: v for s, v in means.items() if s != "random"}
     if "random" in means and others:
         best = max(others, key=others.get)
@@ -351,7 +411,7 @@ def main() -> None:
         study_default = yaml_sampler()
         rep.say()
         rep.say("hypervolume per seed (seeds " + ", ".join(map(str, seeds)) + "):")
-        for s in samplers:
+        for s in per:
             rep.say(f"{s:<8}" + "  ".join(f"@{n}: " + " ".join(f"{r['hv'][n]:.3f}" for r in results[s])
                                           for n in checkpoints))
         for s in dict.fromkeys([study_default, default]):

@@ -179,15 +179,17 @@ def _contains(big: dict[str, Any], small: dict[str, Any]) -> bool:
 
 
 def optimistic_accuracy(shape: dict[str, Any], trials: Sequence[optuna.trial.FrozenTrial],
-                        headroom: float) -> float | None:
-    """The best accuracy this network can be expected to reach: the least accurate trained network
-    that has at least its capacity, plus ``headroom`` (None: no such network trained yet)."""
-    accs = [float(t.user_attrs["val_accuracy"]) for t in trials
-            if t.user_attrs.get("role") == "network" and t.user_attrs.get("trained_here")
-            and t.user_attrs.get("stopped_by") is None  # fully trained: an early stop's accuracy is partial
-            and "val_accuracy" in t.user_attrs and "network" in t.user_attrs
-            and _contains(t.user_attrs["network"], shape)]
-    return min(1.0, min(accs) + headroom) if accs else None
+                        spec: StudySpec) -> float | None:
+    """The best accuracy this network can be expected to reach: the lowest accuracy of the fully
+    trained networks that have at least its capacity, plus ``defer_headroom`` (None: no such
+    network trained yet). Networks stopped early do not count: with short training a bigger
+    network can be slower to learn, so its partial accuracy bounds nothing."""
+    bounds = [float(t.user_attrs["val_accuracy"]) for t in trials
+              if t.user_attrs.get("role") == "network" and t.state.name == "COMPLETE"
+              and t.user_attrs.get("stopped_by") is None
+              and "val_accuracy" in t.user_attrs and "network" in t.user_attrs
+              and _contains(t.user_attrs["network"], shape)]
+    return min(1.0, min(bounds) + spec.evaluation.defer_headroom) if bounds else None
 
 
 def _losses(spec: StudySpec, figures: dict[str, Any]) -> tuple[float, ...]:
@@ -215,12 +217,13 @@ def deferral(spec: StudySpec, designs: Sequence[Screening], shape: dict[str, Any
     accuracy) no accuracy the network can reach would add any.
     """
     trials = study.get_trials(deepcopy=False)
-    opt = optimistic_accuracy(shape, trials, spec.evaluation.defer_headroom)
+    opt = optimistic_accuracy(shape, trials, spec)
     if opt is None:
         return None
     if spec.limits.min_accuracy is not None and opt < spec.limits.min_accuracy:
-        return (f"deferred: a network at least as big reached only {opt - spec.evaluation.defer_headroom:.2%}, "
-                f"so even {opt:.2%} stays below the minimum accuracy {spec.limits.min_accuracy:.2%}")
+        return (f"deferred: a network at least as big reached only "
+                f"{opt - spec.evaluation.defer_headroom:.2%}, so even {opt:.2%} stays below the minimum accuracy "
+                f"{spec.limits.min_accuracy:.2%}")
     front = study_front_losses(study, spec)
     for s in designs:
         p = _losses(spec, {**s.figures(), "val_accuracy": opt})
