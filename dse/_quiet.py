@@ -26,6 +26,7 @@ def captured(log_path: Path | None) -> Iterator[None]:
         log.propagate = False
     sys.stdout.flush()
     sys.stderr.flush()
+    console = sys.stderr
     saved = [os.dup(1), os.dup(2)]
     try:
         os.dup2(sink.fileno(), 1)
@@ -45,4 +46,21 @@ def captured(log_path: Path | None) -> Iterator[None]:
         for log, prop in zip(finn_logs, propagate):
             log.removeHandler(handler)
             log.propagate = prop
+        _rebind_handlers(sink, console)
         sink.close()
+
+
+def _rebind_handlers(sink: object, console: object) -> None:
+    """Point logging handlers created inside the block at the console stream again.
+
+    Libraries imported inside `captured` (torch, brevitas) make `StreamHandler()`s bound to the
+    `sys.stderr` of that moment, i.e. this block's log file; once it is closed, their next record
+    prints a "Logging error ... I/O operation on closed file" traceback into the next trial's log.
+    Bound to the console stream instead, a later `captured` block still collects their output,
+    since it redirects file descriptor 2."""
+    loggers = [logging.getLogger(), *(log for log in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(log, logging.Logger))]
+    for log in loggers:
+        for h in log.handlers:
+            if type(h) is logging.StreamHandler and h.stream is sink:
+                h.setStream(console)  # type: ignore[arg-type]
