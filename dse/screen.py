@@ -33,6 +33,7 @@ class Screening:
     # hard limit -> violation, normalized; > 0 means broken (Optuna's constraint convention)
     violations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    limits: LimitsSpec | None = None  # the limits checked, so the reason can name the numbers
 
     @property
     def reason(self) -> str | None:
@@ -62,8 +63,11 @@ class Screening:
 _WORDS = {
     "fit": lambda s: (f"does not fit {s.fit.board}: {s.fit.limiting} at "
                       f"{s.fit.utilization[s.fit.limiting]:.0%} of the usable budget"),
-    "min_fps": lambda s: f"throughput {s.estimate.fps:,.0f} fps is below the minimum",
-    "max_latency_us": lambda s: f"latency {s.estimate.latency_ns / 1000:,.1f} us is above the maximum",
+    "min_fps": lambda s: (f"throughput {s.estimate.fps:,.0f} fps is below the minimum"
+                          + (f" {s.limits.min_fps:,.0f} fps" if s.limits and s.limits.min_fps is not None else "")),
+    "max_latency_us": lambda s: (f"latency {s.estimate.latency_ns / 1000:,.1f} us is above the maximum"
+                                 + (f" {s.limits.max_latency_us:,.1f} us"
+                                    if s.limits and s.limits.max_latency_us is not None else "")),
 }
 
 
@@ -105,7 +109,7 @@ def screen(point: DesignPoint, hardware: HardwareSpec, limits: LimitsSpec, *, mu
     return Screening(widths=widths, graph=solution.graph, estimate=estimate, fit=fit, energy_uj=energy,
                      target_met=solution.met, violations=hardware_violations(estimate.fps, estimate.latency_ns / 1e3,
                                                                              fit.margin, limits),
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start, limits=limits)
 
 
 def hardware_violations(fps: float, latency_us: float, fit_margin: float, limits: LimitsSpec) -> dict[str, float]:

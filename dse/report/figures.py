@@ -16,13 +16,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Marker style and legend position per group, in ParetoInfo.groups order (pareto, dominated, infeasible).
+# Marker style per group, in ParetoInfo.groups order (pareto, dominated, then one per reason a design is out).
 _STYLES: tuple[dict[str, Any], ...] = (
     {"size": 11, "color": "#1f77b4", "line": {"width": 1, "color": "#0b3d66"}},
     {"size": 6, "color": "#b0b0b0"},
-    {"size": 8, "color": "#d62728", "symbol": "x"},
 )
-_DRAW_ORDER = (1, 2, 0)  # draw the front last so it sits on top of the grey cloud
+_OUT_COLORS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
+
+
+def _style(g: int) -> dict[str, Any]:
+    if g < len(_STYLES):
+        return _STYLES[g]
+    return {"size": 8, "color": _OUT_COLORS[(g - len(_STYLES)) % len(_OUT_COLORS)], "symbol": "x"}
 
 
 def pareto_figure(info: ParetoInfo, *, title: str = "Pareto front") -> plotly.graph_objects.Figure:
@@ -34,8 +39,9 @@ def pareto_figure(info: ParetoInfo, *, title: str = "Pareto front") -> plotly.gr
         rows=1, cols=len(info.panels), horizontal_spacing=0.07,
         subplot_titles=[f"{p.y_title.split(' (')[0]} vs {p.x_title.split(' (')[0]}" for p in info.panels],
     )
-    for g in _DRAW_ORDER:
-        group, style = info.groups[g], _STYLES[g]
+    # The front last so it sits on top of the grey cloud and the red crosses.
+    for g in (*range(1, len(info.groups)), 0):
+        group, style = info.groups[g], _style(g)
         for col, (x, y) in enumerate(group.xy, start=1):
             fig.add_trace(
                 go.Scatter(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic
-from dse.report.pareto import hover_text, is_missing
+from dse.report.pareto import hover_text, is_missing, out_label
 from dse.results import METRICS, param_columns, trials_frame
 from estimators.devices import RESOURCE_KINDS, Board, Resources, get_board, place_in_slrs
 
@@ -174,6 +174,7 @@ def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
             "number": t.number, "state": t.state.name, "feasible": bool(row["feasible"]), "pareto": bool(row["pareto"]),
             "params": _clean({p: row[p] for p in params}), "metrics": _clean({m: row[m] for m in METRICS}),
             "reason": _clean(row["reason"]), "hover": hover_text(row), "design": None,
+            "out": out_label(t.state.name, bool(row["feasible"]), row["stopped_by"], row["reason"]),
         }
         if t.state.name == "COMPLETE":
             rel = t.user_attrs.get("artifact_dir")

@@ -12,7 +12,8 @@ logger = logging.getLogger(__name__)
 
 PARAM_COLUMNS = ("weight_bits", "act_bits", "hidden_width", "hidden_layers", "target_fps")
 METRIC_COLUMNS = ("val_accuracy", "test_accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp",
-                  "max_cycles", "bottleneck", "fits", "limiting_resource", "train_s", "export_s", "finn_s", "reason")
+                  "max_cycles", "bottleneck", "fits", "limiting_resource", "train_s", "export_s", "finn_s", "stopped_by",
+                  "reason")
 _PERCENT = frozenset({"val_accuracy", "test_accuracy"})
 
 
@@ -42,14 +43,23 @@ class ParetoGroup(NamedTuple):
 class ParetoInfo(NamedTuple):
     pareto: ParetoGroup
     dominated: ParetoGroup
-    infeasible: ParetoGroup
+    out: tuple[ParetoGroup, ...]  # infeasible COMPLETE trials, one group per reason (out_label)
     n_trials: int
     n_complete: int
     panels: tuple[Panel, ...] = PANELS
 
     @property
-    def groups(self) -> tuple[ParetoGroup, ParetoGroup, ParetoGroup]:
-        return (self.pareto, self.dominated, self.infeasible)
+    def groups(self) -> tuple[ParetoGroup, ...]:
+        return (self.pareto, self.dominated, *self.out)
+
+    @property
+    def infeasible(self) -> ParetoGroup:
+        """All infeasible COMPLETE trials in one group, by trial number."""
+        rows = sorted((n, i, g) for g in self.out for i, n in enumerate(g.numbers))
+        return ParetoGroup("infeasible", tuple(n for n, _, _ in rows),
+                           tuple((tuple(g.xy[k][0][i] for _, i, g in rows), tuple(g.xy[k][1][i] for _, i, g in rows))
+                                 for k in range(len(self.panels))),
+                           tuple(g.hover[i] for _, i, g in rows))
 
     @property
     def n_pareto(self) -> int:
@@ -99,6 +109,33 @@ def _masks(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     return front, complete & feasible & ~front, complete & ~feasible
 
 
+# Why a design is out, from the words its reason is written in (dse/screen.py, dse/evaluate.py),
+# in the order a legend lists them.
+_WHY = (("too big", ("does not fit", "fit limit")),
+        ("too slow", ("throughput", "min_fps", "latency", "max_latency_us")),
+        ("too inaccurate", ("validation accuracy",)))
+
+
+def out_label(state: Any, feasible: Any, stopped_by: Any, reason: Any) -> str | None:
+    """Legend label for a design that is out (None for a feasible COMPLETE one).
+
+    From the trial's recorded reason, not assumed: 'stopped early (accuracy)' when training was
+    cut short, 'too big' / 'too slow' / 'too inaccurate' for the limits it broke, 'failed' for
+    a trial whose evaluation failed."""
+    state = str(state).upper().removeprefix("TRIALSTATE.")
+    if state == "FAIL":
+        return "failed"
+    if state != "COMPLETE" or feasible is True:
+        return None
+    if stopped_by == "accuracy":
+        return "stopped early (accuracy too low to go on)"
+    text = "" if is_missing(reason) else str(reason)
+    why = [label for label, words in _WHY if any(w in text for w in words)]
+    if not why:
+        return "infeasible"
+    return ("stopped before training: " if stopped_by == "estimator" else "") + " and ".join(why)
+
+
 def pareto_rows(df: pd.DataFrame) -> pd.DataFrame:
     """The trials on the feasible Pareto front (pareto & feasible & COMPLETE)."""
     return df[_masks(df)[0]]
@@ -137,10 +174,14 @@ def _group(label: str, df: pd.DataFrame) -> ParetoGroup:
 def pareto_info(df: pd.DataFrame) -> ParetoInfo:
     """Split the trials into the three marker groups; only COMPLETE trials are drawn."""
     front, dominated, infeasible = _masks(df)
+    out = df[infeasible]
+    col = lambda c: out[c] if c in out.columns else pd.Series(None, index=out.index, dtype=object)  # noqa: E731
+    labels = pd.Series([out_label("COMPLETE", False, by, why) for by, why in zip(col("stopped_by"), col("reason"))],
+                       index=out.index, dtype=object)
     info = ParetoInfo(
         pareto=_group("Pareto front", df[front]),
         dominated=_group("dominated", df[dominated]),
-        infeasible=_group("infeasible (does not fit)", df[infeasible]),
+        out=tuple(_group(label, out[labels == label]) for label in sorted(set(labels))),
         n_trials=len(df),
         n_complete=int((front | dominated | infeasible).sum()),
     )

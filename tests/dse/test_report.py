@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from dse.report import pareto_info, pareto_table, write_pareto_html
-from dse.report.pareto import PANELS, fmt_count, fmt_pct, fmt_si, hover_text
+from dse.report.figures import pareto_figure
+from dse.report.pareto import PANELS, fmt_count, fmt_pct, fmt_si, hover_text, out_label
 
 NAN = math.nan
 
@@ -61,6 +62,38 @@ def test_groups_partition_complete_trials(df: pd.DataFrame) -> None:
     assert drawn.isdisjoint({4, 5, 6})  # only COMPLETE trials are drawn
     expected = df[df["pareto"] & df["feasible"] & (df["state"] == "COMPLETE")]["number"]
     assert set(info.pareto.numbers) == set(expected)
+
+
+def test_out_label_comes_from_the_recorded_reason() -> None:
+    slow = "throughput 625,000 fps is below the minimum 1,000,000 fps"
+    assert out_label("COMPLETE", False, "estimator", slow) == "stopped before training: too slow"
+    assert out_label("COMPLETE", False, "estimator", "does not fit U280: LUT at 130% of the usable budget") == \
+        "stopped before training: too big"
+    assert out_label("COMPLETE", False, None, "fit limit broken; min_fps limit broken") == "too big and too slow"
+    assert out_label("COMPLETE", False, None, "validation accuracy 80.00% below the minimum 90.00%") == \
+        "too inaccurate"
+    assert out_label("COMPLETE", False, "accuracy", "stopped after 1 epoch(s): validation accuracy 11.00% ...") == \
+        "stopped early (accuracy too low to go on)"
+    assert out_label("FAIL", False, None, "FINN build failed") == "failed"
+    assert out_label("COMPLETE", True, None, None) is None
+    assert out_label("COMPLETE", False, None, None) == "infeasible"
+
+
+def test_legend_names_why_designs_are_out() -> None:
+    frame = pd.DataFrame([
+        row(0, pareto=True),
+        row(1, feasible=False, stopped_by="estimator", reason="throughput 5 fps is below the minimum 10 fps"),
+        row(2, feasible=False, stopped_by="estimator", reason="throughput 6 fps is below the minimum 10 fps"),
+        row(3, feasible=False, stopped_by="accuracy", reason="stopped after 1 epoch(s): accuracy 10%"),
+    ])
+    info = pareto_info(frame)
+    assert {g.label: g.numbers for g in info.out} == {"stopped before training: too slow": (1, 2),
+                                                      "stopped early (accuracy too low to go on)": (3,)}
+    assert info.infeasible.numbers == (1, 2, 3)
+    legend = {t.name for t in pareto_figure(info).data if t.showlegend}
+    assert legend == {"Pareto front", "dominated", "stopped before training: too slow",
+                      "stopped early (accuracy too low to go on)"}
+    assert not any("does not fit" in name for name in legend)
 
 
 def test_panel_values_in_percent_and_aligned(df: pd.DataFrame) -> None:

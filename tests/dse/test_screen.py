@@ -23,7 +23,7 @@ def test_a_design_below_the_minimum_throughput_is_stopped_with_a_reason() -> Non
     spec = _spec(space={"family": "tfc", "folding": {"target_fps": {"low": 1000, "high": 2000}}},
                  limits={"min_fps": 1e6})
     s = screen(_point(spec), spec.hardware, spec.limits)
-    assert s.violations["min_fps"] > 0 and "below the minimum" in s.reason
+    assert s.violations["min_fps"] > 0 and "below the minimum 1,000,000 fps" in s.reason
     assert s.estimate.fps < 1e6 and s.seconds < 5
 
 
