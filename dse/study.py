@@ -110,7 +110,22 @@ def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRA
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    """The study file's sampler. Constraints reach every sampler through Trial.set_constraint."""
+    """The study file's sampler. Constraints reach every sampler through Trial.set_constraint.
+
+    In a network-level study (``evaluation.hardware: front``) TPE, GP and random search learn from
+    the network trials only and propose each network once (dse.network_sampler); NSGA-II already
+    ignores the added design trials (they carry no generation).
+    """
+    inner = _file_sampler(spec, seed)
+    if spec.evaluation.hardware != "front" or spec.sampler == "nsga2":
+        return inner
+    from dse.network_sampler import NetworkSampler
+
+    return NetworkSampler(inner, lambda t: spec.space.suggest(t, clock_ns=spec.hardware.clock_ns, hardware=False),
+                          spec.directions)
+
+
+def _file_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     import optuna
 
     startup = max(1, min(10, spec.n_trials // 4))
