@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import estimators as est
-from dse._front_standin import HardwareDesign, hardware_front
+from estimators.front import HardwareDesign, hardware_front
 from dse.artifacts import StudyLayout, TrialFiles, write_json
 from dse.designs import family_of
 from dse.evaluate import NOT_TRAINED_ACCURACY, _design_record, _hardware_estimate_dict, train_point
