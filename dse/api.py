@@ -212,7 +212,8 @@ class Study:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, n_trials: int | None = None, *, timeout_s: float | None = None, progress: bool = True,
-            observer: StudyObserver | None = None) -> Study:
+            observer: StudyObserver | None = None, heartbeat_s: int | None = None,
+            grace_s: int | None = None) -> Study:
         """Run (or resume) until the study has ``n_trials`` finished trials (default: the spec's).
 
         ``timeout_s`` is a time budget: no trial starts after it has passed (the running one
@@ -221,12 +222,13 @@ class Study:
         hidden while it runs (``progress=False`` changes no logging or warning settings).
         ``observer`` hears every trial and stage (any of the hooks of
         :class:`dse.study.StudyObserver`). Interrupted trials are retried with the same
-        parameters on the next run. CLI: ``finn-dse run``.
+        parameters on the next run. ``heartbeat_s``/``grace_s``: as for :func:`worker` (on a
+        shared storage). CLI: ``finn-dse run``.
 
         >>> study = dse.create_study("studies/smoke.yaml", workdir="runs/smoke")
         >>> study.run(n_trials=6, timeout_s=600)          # doctest: +SKIP
         """
-        from dse.study import run_study
+        from dse.study import GRACE_S, HEARTBEAT_S, run_study
 
         if timeout_s is not None and timeout_s <= 0:
             raise ConfigError(f"timeout_s must be > 0 seconds, got {timeout_s}")
@@ -234,7 +236,8 @@ class Study:
         try:
             with _quiet() if progress else contextlib.nullcontext():
                 self._optuna = run_study(self.spec, self.workdir, data_root=self.data_root, storage_url=self._storage,
-                                         n_trials=n_trials, timeout_s=timeout_s, observer=_Observers(observer, bar))
+                                         n_trials=n_trials, timeout_s=timeout_s, observer=_Observers(observer, bar),
+                                         heartbeat_s=heartbeat_s or HEARTBEAT_S, grace_s=grace_s or GRACE_S)
         finally:
             if bar is not None:
                 bar.close()

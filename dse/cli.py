@@ -117,13 +117,16 @@ def cli(debug: bool) -> None:
 @click.option("--n-trials", type=click.IntRange(min=1), help="Finished trials to reach [default: the study file's].")
 @click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
               "or ~/.cache/finn-dse/data].")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(min=1), hidden=True)  # as for `worker` (tests)
+@click.option("--grace", "grace_s", type=click.IntRange(min=1), hidden=True)
 def run(study_file: Path, workdir: Path | None, storage: str | None, n_trials: int | None,
-        data_root: Path | None) -> None:
+        data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Run (or resume) the study described by STUDY_FILE."""
     study = api.create_study(study_file, workdir=workdir, storage=storage, data_root=_data_root(data_root))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        study.run(n_trials, progress=False, observer=_ProgressObserver(progress))
+        study.run(n_trials, progress=False, observer=_ProgressObserver(progress), heartbeat_s=heartbeat_s,
+                  grace_s=grace_s)
     _print_front(study)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 20
 GRACE_S = 90
+RUNNER_ATTR = "runner"  # user attr: which `finn-dse run` (host:work dir) runs the trial; see recover_orphans
 
 
 class StudyObserver(Protocol):
@@ -179,20 +181,21 @@ def finished_trials(study: optuna.Study) -> int:
                or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)))
 
 
-def recover_orphans(study: optuna.Study, *, fail_running: bool) -> list[int]:
+def recover_orphans(study: optuna.Study, *, fail_running: bool, owner: str | None = None) -> list[int]:
     """Re-enqueue, with the same parameters, every trial a stopped process could not finish.
 
-    With ``fail_running`` (only safe when no other process works on the study: the caller holds
-    the work-dir lock on a private SQLite database) trials left RUNNING are failed first; shared
-    databases rely on heartbeats for that. Failed trials without a recorded ``fail_reason`` (kill,
-    Ctrl-C, stale heartbeat) that nobody has retried yet are enqueued again.
+    Trials left RUNNING are failed first when nobody else can be running them: all of them with
+    ``fail_running`` (the caller holds the work-dir lock on a private SQLite database), those
+    tagged ``runner == owner`` with ``owner`` (a `finn-dse run` on shared storage: the work-dir
+    lock proves that no earlier run of this work directory is alive). Other processes' trials
+    are left to their heartbeats. Failed trials without a recorded ``fail_reason`` (kill, Ctrl-C,
+    stale heartbeat) that nobody has retried yet are enqueued again.
     """
     from optuna.trial import TrialState
 
-    storage = study._storage  # noqa: SLF001 - Optuna exposes no public way to fail a dead process's trial
-    if fail_running:
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)  # noqa: SLF001
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if fail_running or (owner is not None and t.user_attrs.get(RUNNER_ATTR) == owner):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
     again = []
@@ -328,11 +331,14 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
     private = storage_url is None and not worker
     url = storage_url or layout.default_storage
+    # Trials of this work directory's `run` carry its name, so a restarted run recovers its own
+    # interrupted trial at once, also on shared storage (where others' trials wait for heartbeats).
+    owner = None if worker else f"{socket.gethostname()}:{layout.root.resolve()}"
     with contextlib.nullcontext() if worker else workdir_lock(layout):
         study = open_study(spec, url, heartbeat_s=heartbeat_s, grace_s=grace_s)
+        recover_orphans(study, fail_running=private, owner=owner)
         if not private:
             optuna.storages.fail_stale_trials(study)
-        recover_orphans(study, fail_running=private)
         done = finished_trials(study)
         # Re-seed per resume so a restarted sampler does not replay the first process's proposals.
         # Workers starting together see the same trial count: each adds entropy of its own, or all
@@ -357,6 +363,8 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         networks = NetworkStore(layout.root / "networks")
 
         def objective(trial: optuna.Trial) -> tuple[float, ...]:
+            if owner is not None:
+                trial.set_user_attr(RUNNER_ATTR, owner)
             point = spec.space.suggest(trial, clock_ns=spec.hardware.clock_ns, hardware=not front_mode)
             if front_mode:
                 return network_objective(trial, point)
