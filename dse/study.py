@@ -18,12 +18,13 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
+from dse.claims import ClaimLock
 from dse.errors import BackendError, ConfigError
 from dse.launch import redact
 from dse.spec import StudySpec
@@ -172,11 +173,15 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
 
 def finished_trials(study: optuna.Study) -> int:
     """Trials that count towards the budget: done, or failed for a reason other than a dead worker."""
+    return _finished(study.get_trials(deepcopy=False))
+
+
+def _finished(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
     from optuna.trial import TrialState
 
     # Trials failed because their process died carry no fail_reason: they are retried, not counted.
     # Design trials added for a trained network (evaluation.hardware: front) are not proposals.
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("role") != "design" and (
+    return sum(1 for t in trials if t.user_attrs.get("role") != "design" and (
                t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)))
 
@@ -208,24 +213,53 @@ def recover_orphans(study: optuna.Study, *, fail_running: bool, owner: str | Non
     return again
 
 
-def wait_for_work(study: optuna.Study, target: int, poll_s: float) -> bool:
-    """Worker mode: True when the study needs one more trial, False once it has ``target`` finished.
+def wait_for_work(study: optuna.Study, target: int, poll_s: float, claim: ClaimLock) -> bool:
+    """Worker mode: claim one more trial (True), or False once the study has ``target`` finished.
 
-    While the trials in flight would reach the target, wait (polling every ``poll_s``) instead of
-    starting one too many: when a worker dies, its trial's heartbeat goes stale, the trial is
-    failed and re-enqueued with the same parameters, and a waiting worker takes it.
+    True is returned holding ``claim``: the caller releases it once its trial is RUNNING in the
+    database (see :func:`optimize_claimed`), so no other worker can count the study short by
+    that trial. While finished and running trials reach the target, wait (polling every
+    ``poll_s``) instead of starting one too many: when a worker dies, its trial's heartbeat goes
+    stale, the trial is failed and re-enqueued with the same parameters, and a waiting worker
+    takes it (Optuna starts a WAITING trial before sampling a new one).
     """
     import optuna
-    from optuna.trial import TrialState
 
     while True:
+        claim.acquire()
         optuna.storages.fail_stale_trials(study)
-        if finished_trials(study) >= target:
+        trials = study.get_trials(deepcopy=False)  # one snapshot for both counts
+        finished = _finished(trials)
+        if finished >= target:
+            claim.release()
             return False
-        busy = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-        if any(t.state == TrialState.WAITING for t in busy) or finished_trials(study) + len(busy) < target:
+        if finished + sum(t.state.name == "RUNNING" for t in trials) < target:
             return True
+        claim.release()
         time.sleep(poll_s)
+
+
+def optimize_claimed(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, target: int, poll_s: float,
+                     claim: ClaimLock, timeout_s: float | None = None, catch: tuple[type[Exception], ...] = (),
+                     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()) -> None:
+    """Run trials beside other processes until the study has ``target`` finished ones, never more.
+
+    Each trial is claimed (:func:`wait_for_work`) before Optuna creates it, and the claim is
+    released when the trial starts running.
+    """
+    def claimed(trial: optuna.Trial) -> Any:
+        claim.release()
+        return objective(trial)
+
+    def next_claim(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if not wait_for_work(study, target, poll_s, claim):
+            study.stop()
+
+    try:
+        if wait_for_work(study, target, poll_s, claim):
+            study.optimize(claimed, n_trials=None, timeout=timeout_s, catch=catch, callbacks=[*callbacks, next_claim])
+    finally:
+        claim.release()
 
 
 @contextlib.contextmanager
@@ -336,9 +370,11 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     owner = None if worker else f"{socket.gethostname()}:{layout.root.resolve()}"
     with contextlib.nullcontext() if worker else workdir_lock(layout):
         study = open_study(spec, url, heartbeat_s=heartbeat_s, grace_s=grace_s)
-        recover_orphans(study, fail_running=private, owner=owner)
-        if not private:
-            optuna.storages.fail_stale_trials(study)
+        claim = ClaimLock(url, spec.name)
+        with claim if worker else contextlib.nullcontext():  # workers starting together enqueue a retry once
+            recover_orphans(study, fail_running=private, owner=owner)
+            if not private:
+                optuna.storages.fail_stale_trials(study)
         done = finished_trials(study)
         # Re-seed per resume so a restarted sampler does not replay the first process's proposals.
         # Workers starting together see the same trial count: each adds entropy of its own, or all
@@ -348,6 +384,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         save_meta(layout, spec, url)
         if done >= target:
             logger.info("study %s already has %d finished trials (target %d)", spec.name, done, target)
+            claim.close()
             if write_report:
                 write_pareto(study, layout)
             return study
@@ -431,16 +468,20 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                 write_pareto(study, layout)
             if observer is not None and hasattr(observer, "study_progress"):
                 observer.study_progress(study_stats(study, target, started=started, done_at_start=done))
-            if finished_trials(study) >= target or (worker and not wait_for_work(study, target, heartbeat_s)):
+            if not worker and finished_trials(study) >= target:
                 study.stop()
 
         if observer is not None and hasattr(observer, "study_progress"):
             observer.study_progress(study_stats(study, target))
-        if worker and not wait_for_work(study, target, heartbeat_s):
-            return study
-        # A worker runs until the study is done (its share is not known in advance).
-        study.optimize(objective, n_trials=None if worker else target - done, timeout=timeout_s,
-                       catch=(BackendError,), callbacks=[after_trial])
+        try:
+            if worker:  # until the study is done (a worker's share is not known in advance)
+                optimize_claimed(study, objective, target=target, poll_s=heartbeat_s, claim=claim, timeout_s=timeout_s,
+                                 catch=(BackendError,), callbacks=[after_trial])
+            else:
+                study.optimize(objective, n_trials=target - done, timeout=timeout_s, catch=(BackendError,),
+                               callbacks=[after_trial])
+        finally:
+            claim.close()
         logger.info("study %s: %d trials in %.0f s", spec.name, finished_trials(study) - done,
                     time.perf_counter() - started)
     return study

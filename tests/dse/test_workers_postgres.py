@@ -128,6 +128,45 @@ def test_killed_worker_trial_is_retried(postgres_db: str, mnist_root: Path, tmp_
     assert retries[0].params == failed[0].params
 
 
+@pytest.mark.service
+def test_claims_never_exceed_the_budget(postgres_db: str) -> None:
+    """Many processes finishing trials as fast as they can end with exactly the budget: the trial
+    a worker decides to start is claimed in the database, not checked and then started."""
+    import threading
+
+    import optuna
+
+    from dse.claims import ClaimLock
+    from dse.launch import prepare_storage
+    from dse.study import finished_trials, make_storage, optimize_claimed
+
+    prepare_storage(postgres_db)
+    optuna.create_study(study_name="budget", storage=postgres_db)
+    target, errors = 40, []
+
+    def worker() -> None:
+        # A process of its own in all but name: own storage, own connections, own claim lock.
+        study = optuna.load_study(study_name="budget", storage=make_storage(postgres_db, heartbeat_s=1, grace_s=60))
+        claim = ClaimLock(postgres_db, "budget")
+        try:
+            optimize_claimed(study, lambda trial: trial.suggest_float("x", 0, 1), target=target, poll_s=0.01,
+                             claim=claim)
+        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+        finally:
+            claim.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    study = optuna.load_study(study_name="budget", storage=postgres_db)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    assert finished_trials(study) == target and states == ["COMPLETE"] * target, states
+
+
 def test_worker_errors_are_one_line(tmp_path: Path) -> None:
     proc = finn_dse("worker", str(STUDY), "--storage", "postgresql://nobody:x@127.0.0.1:1/none",
                     "--workdir", str(tmp_path / "w"), check=False, timeout=120)
