@@ -38,12 +38,13 @@ if TYPE_CHECKING:
 
     from dse.estimate import EstimateReport
     from dse.export import Bundle
+    from dse.model_front import ModelFront
     from dse.launch import ClusterProfile, Submission
     from dse.spec import StudySpec
     from dse.study import StudyObserver, StudyStats
 
 __all__ = ["CLI_COMMANDS", "Launched", "Study", "calibration", "create_study", "estimate_model", "fetch_data",
-           "ingest", "jobs", "launch", "load_study", "measure", "promote", "worker"]
+           "ingest", "jobs", "launch", "load_study", "measure", "model_front", "promote", "worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -458,6 +459,43 @@ def estimate_model(model: str | Path, *, folding: Mapping[str, Any] | str | Path
                           fifo_depth=fifo_depth, calibration=cal)
 
 
+def model_front(model: str | Path, *, board: str | None = None, clock_ns: Sequence[float] | None = None,
+                min_fps: float | None = None, max_latency_us: float | None = None,
+                ram_styles: Sequence[str] | None = None, res_types: Sequence[str] | None = None,
+                wwidth_max: int | None = None, study_file: str | Path | None = None) -> ModelFront:
+    """The exact hardware front of a trained QONNX model, without training (a hardware-only study).
+
+    FINN converts the model once; the estimators sweep every reachable folding level x memory
+    styles x resType x clocks (``estimators.front``). Settings not given come from ``study_file``
+    (its hardware, limits and ``space.folding`` memory styles), else: U280, 5 ns, all four memory
+    styles, resType auto, mvau_wwidth_max 36. ``write_front``/``export_design`` of
+    :mod:`dse.model_front` write the outputs and bundles. CLI: ``finn-dse front``.
+
+    >>> mf = dse.api.model_front("model.onnx", min_fps=1e5)      # doctest: +SKIP
+    >>> mf.frame()[["fps", "lut", "bram18"]]                       # doctest: +SKIP
+    """
+    from dse.model_front import DEFAULT_RAM_STYLES
+    from dse.model_front import model_front as _front
+
+    defaults: dict[str, Any] = {"board": "U280", "clock_ns": (5.0,), "ram_styles": DEFAULT_RAM_STYLES,
+                                "res_types": ("auto",), "wwidth_max": 36, "min_fps": None, "max_latency_us": None,
+                                "fit_margin": 0.0}
+    if study_file is not None:
+        from dse.spec import load_spec
+
+        spec = load_spec(Path(study_file))
+        f = spec.space.folding
+        defaults.update(board=spec.hardware.board, wwidth_max=spec.hardware.mvau_wwidth_max,
+                        clock_ns=tuple(spec.space.clock_ns or (spec.hardware.clock_ns,)),
+                        ram_styles=tuple(f.ram_style), res_types=tuple(f.res_type), min_fps=spec.limits.min_fps,
+                        max_latency_us=spec.limits.max_latency_us, fit_margin=spec.limits.fit_margin)
+    given = {"board": board, "clock_ns": tuple(clock_ns) if clock_ns else None, "min_fps": min_fps,
+             "max_latency_us": max_latency_us, "ram_styles": tuple(ram_styles) if ram_styles else None,
+             "res_types": tuple(res_types) if res_types else None, "wwidth_max": wwidth_max}
+    settings = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    return _front(model, **settings)
+
+
 def fetch_data(data_root: str | Path | None = None) -> Path:
     """Fetch and verify MNIST into ``<data_root>/mnist`` (default ``~/.cache/finn-dse/data``);
     returns that directory. Quick when the files are there. CLI: ``finn-dse fetch-data``."""
@@ -613,6 +651,7 @@ CLI_COMMANDS: dict[str, Callable[..., Any]] = {
     "export": Study.export,
     "dashboard": Study.dashboard,
     "estimate": estimate_model,
+    "front": model_front,  # then dse.model_front.write_front / export_design
     "fetch-data": fetch_data,
     "worker": worker,
     "launch": launch,

@@ -279,6 +279,68 @@ def _print_estimate(d: dict[str, Any]) -> None:
                   f"{f['totals']['bram18']:,.0f} BRAM18, {f['totals']['uram']:,.0f} URAM, {f['totals']['dsp']:,.0f} DSP")
 
 
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--board", default=None, help="Target board [default: U280, or the study file's].")
+@click.option("--clock-ns", "clock_ns", type=float, multiple=True,
+              help="Clock period; repeat for several [default: 5.0, or the study file's].")
+@click.option("--min-fps", type=float, help="Keep only designs at least this fast.")
+@click.option("--max-latency-us", type=float, help="Keep only designs at most this slow (latency).")
+@click.option("--ram-style", "ram_styles", multiple=True, help="Weight memory restriction: auto (per layer), "
+              "block, distributed, ultra; repeatable [default: all four].")
+@click.option("--res-type", "res_types", multiple=True, help="resType restriction: auto, lut, dsp; repeatable "
+              "[default: auto].")
+@click.option("--wwidth-max", type=click.IntRange(min=1), default=None,
+              help="Cap on SIMD x weight bits (FINN's mvau_wwidth_max) [default: 36, or the study file's].")
+@click.option("--study", "study_file", type=click.Path(path_type=Path),
+              help="Take the board, clocks, limits and memory styles from this study file.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder [default: front-<model>].")
+@click.option("--export", "export_n", type=click.IntRange(min=0), multiple=True,
+              help="Also write the finn build bundle of design N to OUT/bundle-N (repeatable).")
+def front(model: Path, board: str | None, clock_ns: tuple[float, ...], min_fps: float | None,
+          max_latency_us: float | None, ram_styles: tuple[str, ...], res_types: tuple[str, ...],
+          wwidth_max: int | None, study_file: Path | None, out_dir: Path | None, export_n: tuple[int, ...]) -> None:
+    """The exact hardware front of a trained MODEL (QONNX from Brevitas): no training, every design exportable."""
+    mf = api.model_front(model, board=board, clock_ns=clock_ns or None, min_fps=min_fps,
+                         max_latency_us=max_latency_us, ram_styles=ram_styles or None, res_types=res_types or None,
+                         wwidth_max=wwidth_max, study_file=study_file)
+    out_dir = out_dir or Path(f"front-{Path(model).stem}")
+    from dse.model_front import export_design, write_front
+
+    if not mf.designs:
+        raise DSEError(f"no design of {model} meets the limits on the {mf.board} (see --min-fps, --max-latency-us)")
+    for n in export_n:
+        mf.design(n)  # a bad number fails before anything is written
+    paths = write_front(mf, out_dir)
+    f = mf.front
+    out.print(_front_table(mf.frame(), title=f"Hardware front of {model} on {mf.board}: {len(mf.designs)} designs "
+                           f"({f.levels} folding levels, {f.candidates} candidates, {f.seconds:.2f} s; FINN "
+                           f"conversion {mf.convert_s:.1f} s)"))
+    out.print(f"Front: {paths['json']}; report: {paths['html']}; folding configs: {paths['designs']}/N/")
+    for n in export_n:
+        bundle = export_design(mf, n, out_dir / f"bundle-{n}")
+        out.print(f"Wrote bundle for design {n} to {bundle}: cd {bundle} && finn build build.yaml model.onnx")
+    if not export_n:
+        out.print(f"Export a design: finn-dse front {model} ... --export N --out {out_dir}")
+
+
+def _front_table(frame: Any, *, title: str) -> Any:
+    from rich.table import Table
+
+    from dse.report.pareto import fmt_count, fmt_float, fmt_si
+
+    table = Table(title=title)
+    cols = ("#", "Design", "Memory/resType", "Clock (ns)", "fps", "Latency (µs)", "LUT", "BRAM18", "URAM", "DSP",
+            "µJ/inference", "Bottleneck")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("Design", "Memory/resType", "Bottleneck") else "right")
+    for _, r in frame.iterrows():
+        table.add_row(str(r["number"]), str(r["hardware_design_id"]), str(r["restriction"]), f"{r['clock_ns']:g}",
+                      fmt_si(r["fps"]), fmt_float(r["latency_us"]), fmt_count(r["lut"]), fmt_count(r["bram18"]),
+                      fmt_count(r["uram"]), fmt_count(r["dsp"]), fmt_float(r["energy_uj"]), str(r["bottleneck"]))
+    return table
+
+
 @cli.command("fetch-data")
 @click.option("--data-root", type=click.Path(path_type=Path), help="Dataset directory [default: $FINN_DSE_DATA "
               "or ~/.cache/finn-dse/data].")
