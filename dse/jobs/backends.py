@@ -172,7 +172,14 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str
 
 
 class SlurmBackend:
-    """sbatch / squeue / sacct / scancel."""
+    """sbatch / squeue / sacct / scancel.
+
+    slurmctld is asked first, for every state (``squeue -t all``): it knows a job from its
+    submission until MinJobAge (300 s by default) after its end. Accounting (sacct) is written
+    behind, by slurmctld to slurmdbd, and out of order: a job that just ended can still be
+    missing, still RUNNING, or named "allocation" (slurmdbd's placeholder until the job's start
+    record arrives) there, so sacct is only for jobs slurmctld has forgotten.
+    """
 
     name = "slurm"
 
@@ -186,7 +193,7 @@ class SlurmBackend:
     def poll(self, job: JobRecord) -> BackendState:
         if not job.backend_id:
             return BackendState("UNKNOWN", "no Slurm job id recorded")
-        q = _run(["squeue", "-h", "-j", job.backend_id, "-o", "%T"])
+        q = _run(["squeue", "-h", "-t", "all", "-j", job.backend_id, "-o", "%T"])
         state = q.stdout.strip().split()[0] if q.returncode == 0 and q.stdout.strip() else ""
         if state:
             return BackendState(_SLURM_STATES.get(state, "UNKNOWN"), state)
@@ -204,7 +211,7 @@ class SlurmBackend:
                 raise ConfigError(f"scancel {job.backend_id} failed: {proc.stderr.strip()}")
 
     def find(self, job: JobRecord) -> str | None:
-        q = _run(["squeue", "-h", "-n", job.name, "-o", "%i"])
+        q = _run(["squeue", "-h", "-t", "all", "-n", job.name, "-o", "%i"])
         if q.returncode == 0 and q.stdout.strip():
             return q.stdout.split()[0]
         import datetime
