@@ -127,8 +127,12 @@ def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
-def network_front(point: DesignPoint, spec: StudySpec) -> tuple[list[Screening], list[str], float]:
+def network_front(point: DesignPoint, spec: StudySpec,
+                  sweep: dict[str, Any] | None = None) -> tuple[list[Screening], list[str], float]:
     """The network's designs (screened, fastest first), their stable ids, and the seconds it took.
+
+    ``sweep``, if given, receives what the sweep covered (levels, candidates, feasible, its own
+    seconds and the hardware front's size before the study's folding range and objectives).
 
     hardware_front gives the non-dominated designs over every hardware figure; those inside the
     study file's folding range and non-dominated in the study's own hardware objectives are the
@@ -143,6 +147,8 @@ def network_front(point: DesignPoint, spec: StudySpec) -> tuple[list[Screening],
     front = hardware_front(graph, board, clock_ns=_clocks(spec), ram_styles=f.ram_style, res_types=f.res_type,
                            limits=est.FoldingLimits(wwidth_max=spec.hardware.mvau_wwidth_max),
                            fit_margin=limits.fit_margin, min_fps=limits.min_fps, max_latency_us=limits.max_latency_us)
+    if sweep is not None:
+        sweep.update({k: v for k, v in front.record().items() if k not in ("designs", "settings")})
     designs = list(front.designs)
     if f.objective == "target_fps":
         designs = [d for d in designs if f.target_fps.low <= d.fps <= f.target_fps.high]
@@ -291,8 +297,10 @@ def run_network(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layout
     attrs: dict[str, Any] = {"role": "network", "network_id": key, "network": shape, "design": point.label(),
                              "widths": shape["widths"]}
     stage("front")
-    designs, ids, seconds["front"] = network_front(point, spec)
-    attrs.update(n_designs=len(designs), front_s=seconds["front"])
+    sweep: dict[str, Any] = {}
+    designs, ids, seconds["front"] = network_front(point, spec, sweep)
+    attrs.update(n_designs=len(designs), front_s=seconds["front"], front_levels=sweep["levels"],
+                 front_candidates=sweep["candidates"], hardware_front_size=sweep["n_designs"])
     files = TrialFiles(layout.trial_dir(trial.number))
     if not designs:
         return _screened_out(point, spec, files, attrs, seconds)

@@ -67,6 +67,9 @@ def test_a_network_proposed_twice_is_trained_once(tmp_path: Path, mnist_root: Pa
     assert len(list((tmp_path / "w" / "networks").glob("*/weights.pt"))) == 1
     (designs,) = check_designs(study).values()
     assert len(designs) == trained[0].user_attrs["n_designs"] > 1
+    a = trained[0].user_attrs  # the sweep is recorded: what it covered and how long it took
+    assert a["front_levels"] > 0 and a["front_candidates"] >= a["hardware_front_size"]
+    assert a["hardware_front_size"] >= a["n_designs"] and a["front_s"] > 0
     # Every design is its own trial with its own folding; the fastest is the sampler's trial.
     assert len({t.values[1] for t in designs}) == len(designs)
     assert {t.number for t in study.best_trials} <= {t.number for t in designs}
