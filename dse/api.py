@@ -415,7 +415,7 @@ def load_study(workdir: str | Path, *, storage: str | None = None, data_root: st
         spec = parse_spec(ostudy.user_attrs["spec"], source=f"study {ostudy.study_name}")
     else:
         spec = _as_spec(layout.spec_copy)
-    url = storage or json.loads(layout.meta.read_text())["storage"]
+    url = storage or layout.storage_from_meta(json.loads(layout.meta.read_text())["storage"])
     return Study(spec, workdir, storage=None if url == layout.default_storage else url,
                  data_root=Path(data_root) if data_root is not None else None, optuna_study=ostudy)
 
@@ -553,8 +553,8 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
     ``fallback_data_root``, else ``~/.cache/finn-dse/data``). The study is created on ``storage``
     (a database server) before anything is submitted. CLI: ``finn-dse launch --slurm``.
     """
-    from dse.launch import (ClusterProfile, check_can_submit, load_profile, prepare_storage, require_server_storage,
-                            submit_workers, worker_argv)
+    from dse.launch import (ClusterProfile, check_can_submit, job_password, load_profile, prepare_storage,
+                            require_server_storage, submit_workers, worker_argv)
     from dse.study import finished_trials
 
     url = require_server_storage(storage)
@@ -579,7 +579,8 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
     ostudy = handle.optuna
     argv = worker_argv(Path(study_file), storage=url, workdir=root, data_root=data, n_trials=n_trials,
                        heartbeat_s=heartbeat_s, grace_s=grace_s)
-    sub = submit_workers(argv, workers=workers, profile=cluster, folder=root / "slurm", job_name=f"dse-{spec.name}")
+    with job_password(url):  # the workers' argv (pickled by submitit) has no password
+        sub = submit_workers(argv, workers=workers, profile=cluster, folder=root / "slurm", job_name=f"dse-{spec.name}")
     return Launched(submission=sub, study=handle, workers=workers, finished=finished_trials(ostudy),
                     target=n_trials or spec.n_trials)
 

@@ -46,6 +46,42 @@ class StudyLayout:
     def meta(self) -> Path:
         return self.root / "study.json"  # study name + storage URL, so later commands find the study
 
+    def storage_to_meta(self, url: str) -> str:
+        """The storage URL as study.json keeps it: without a password; a SQLite file inside the
+        work directory relative to it (``sqlite:///study.db``), any other one absolute."""
+        from sqlalchemy.engine import make_url
+
+        from dse.launch import without_password
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return without_password(url)
+        path = Path(parsed.database).resolve()
+        try:
+            return parsed.set(database=str(path.relative_to(self.root.resolve()))).render_as_string()
+        except ValueError:
+            return parsed.set(database=str(path)).render_as_string()
+
+    def storage_from_meta(self, stored: str) -> str:
+        """The URL to open for what study.json keeps (also the absolute paths of older versions)."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            parsed = make_url(stored)
+        except Exception:  # noqa: BLE001 - let the storage say what is wrong with it
+            return stored
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return stored
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            return parsed.set(database=str((self.root / path).resolve())).render_as_string()
+        own = self.database.resolve()
+        # Older study.json files name the work directory's own study.db absolutely: a copied or
+        # moved work directory has its own file, which is the study's.
+        if path.name == own.name and path != own and own.exists():
+            return self.default_storage
+        return stored
+
     @property
     def spec_copy(self) -> Path:
         return self.root / "study.yaml"

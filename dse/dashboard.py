@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles
 from dse.errors import ConfigError
+from dse.launch import redact
 from dse.report import pareto_figure, pareto_info
 from dse.results import trials_frame
 
@@ -113,7 +114,7 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> Non
         raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {err.strerror or err} "
                           f"(choose another --port)") from None
     url = dashboard_url(host, server.server_address[1])  # the real port, should port be 0
-    logger.info("optuna-dashboard for %s at %s (Ctrl-C to stop)", storage_url, url)
+    logger.info("optuna-dashboard for %s at %s (Ctrl-C to stop)", redact(storage_url), url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how a user stops it: not an error, no traceback

@@ -18,7 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -186,7 +186,8 @@ def prepare_storage(url: str, *, timeout_s: int = 15) -> None:
         raise
     except Exception as err:
         detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-        raise ConfigError(f"cannot reach the study database {redact(url)}: {detail[0] if detail else type(err).__name__}"
+        first = detail[0] if detail else type(err).__name__
+        raise ConfigError(f"cannot reach the study database {redact(url)}: {first}{password_hint(url, first)}"
                           ) from None
     finally:
         engine.dispose()
@@ -202,6 +203,57 @@ def _create_tables(url: str) -> None:
         raise ConfigError(f"cannot open storage {redact(url)}: {detail[0] if detail else type(err).__name__}") from None
 
 
+def without_password(url: str) -> str:
+    """The URL to keep in files and job arguments: no password (libpq finds it in PGPASSWORD or
+    a password file, ~/.pgpass or $PGPASSFILE, when the URL has none)."""
+    from sqlalchemy.engine import URL, make_url
+
+    try:
+        parsed = make_url(url).difference_update_query(["password"])
+    except Exception:  # not a database URL: nothing to strip that we could recognise
+        return redact(url)
+    return URL.create(parsed.drivername, username=parsed.username, host=parsed.host, port=parsed.port,
+                      database=parsed.database, query=parsed.query).render_as_string(hide_password=False)
+
+
+def url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    password = parsed.password or parsed.query.get("password")
+    return str(password) if isinstance(password, str) and password else None
+
+
+def password_hint(url: str, detail: str) -> str:
+    """What to do when the server wants a password that the URL (e.g. from study.json) lacks."""
+    if "password" in detail.lower() and url_password(url) is None:
+        return (" (study.json and job files keep no password: set PGPASSWORD, or add the server to ~/.pgpass or "
+                "the file $PGPASSFILE names, or give --storage with the password)")
+    return ""
+
+
+@contextlib.contextmanager
+def job_password(url: str) -> Iterator[None]:
+    """PGPASSWORD set to the URL's password while jobs are submitted: Slurm hands the submitting
+    environment to the jobs (sbatch --export=ALL, its default), so no file holds the password."""
+    password = url_password(url)
+    if password is None:
+        yield
+        return
+    before = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = password
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = before
+
+
 def redact(url: str) -> str:
     """The URL without its password, for logs and messages."""
     try:
@@ -215,7 +267,8 @@ def redact(url: str) -> str:
 def worker_argv(study_file: Path, *, storage: str, workdir: Path, data_root: Path, n_trials: int | None,
                 heartbeat_s: int | None = None, grace_s: int | None = None) -> list[str]:
     """`finn-dse worker ...` as run by each array task, with absolute paths."""
-    argv = ["worker", str(Path(study_file).resolve()), "--storage", storage, "--workdir", str(Path(workdir).resolve()),
+    argv = ["worker", str(Path(study_file).resolve()), "--storage", without_password(storage), "--workdir",
+            str(Path(workdir).resolve()),
             "--data-root", str(Path(data_root).resolve())]
     if n_trials is not None:
         argv += ["--n-trials", str(n_trials)]

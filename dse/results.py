@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout
 from dse.errors import ConfigError
+from dse.launch import redact
 
 if TYPE_CHECKING:
     import optuna
@@ -34,11 +35,11 @@ def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:
         raise ConfigError(f"no FINN-DSE study in {workdir} (no study.json); run `finn-dse run STUDY.yaml "
                           f"--workdir {workdir}` first")
     meta = json.loads(layout.meta.read_text())
-    url = storage_url or meta["storage"]
+    url = storage_url or layout.storage_from_meta(meta["storage"])
     try:
         return optuna.load_study(study_name=meta["study_name"], storage=make_storage(url))
     except KeyError:
-        raise ConfigError(f"study {meta['study_name']!r} not found in {url}") from None
+        raise ConfigError(f"study {meta['study_name']!r} not found in {redact(url)}") from None
 
 
 def pareto_numbers(study: optuna.Study) -> set[int]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
 from dse.claims import ClaimLock
 from dse.errors import BackendError, ConfigError
-from dse.launch import redact
+from dse.launch import password_hint, redact
 from dse.spec import StudySpec
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRA
         raise ConfigError(f"storage {redact(url)!r} needs a database driver that is not installed: {err}") from None
     except Exception as err:  # SQLAlchemy/Optuna: malformed URL or unreachable server
         detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-        raise ConfigError(f"cannot open storage {redact(url)!r}: {detail[0] if detail else type(err).__name__}") from None
+        first = detail[0] if detail else type(err).__name__
+        raise ConfigError(f"cannot open storage {redact(url)!r}: {first}{password_hint(url, first)}") from None
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -155,7 +156,7 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
     stored = study.user_attrs.get("objectives")
     if stored is not None and list(stored) != spec.objective_attrs or (
             [d.name.lower() for d in study.directions] != spec.directions):
-        raise ConfigError(f"study {spec.name!r} in {storage_url} has objectives {stored}, the study file asks for "
+        raise ConfigError(f"study {spec.name!r} in {redact(storage_url)} has objectives {stored}, the study file asks for "
                           f"{spec.objective_attrs}: give the study another name to start a new one")
     stored_spec = study.user_attrs.get("spec")
     if stored_spec is not None:
@@ -337,7 +338,8 @@ def _data_loader(spec: StudySpec, data_root: Path) -> Any:
 def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
     import yaml
 
-    write_json(layout.meta, {"study_name": spec.name, "storage": storage_url})
+    # No password, and the work directory's own SQLite file relative to it (copies and moves keep working).
+    write_json(layout.meta, {"study_name": spec.name, "storage": layout.storage_to_meta(storage_url)})
     write_atomic(layout.spec_copy, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 

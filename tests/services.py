@@ -65,6 +65,35 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
     _admin(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def pgpass_env(url: str, folder: Path) -> dict[str, str]:
+    """The environment of a user whose password is in a libpq password file (PGPASSFILE), not
+    in the URL nor in PGPASSWORD: what study.json and job files rely on."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    path = folder / "pgpass"
+    path.write_text(f"{parsed.host}:{parsed.port or 5432}:*:{parsed.username}:{parsed.password}\n")
+    path.chmod(0o600)  # libpq ignores a password file others can read
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    return {**env, "PGPASSFILE": str(path)}
+
+
+def assert_no_password(url: str, *texts_or_folders: str | Path) -> None:
+    """Neither the URL's password in URL form (user:password@) nor as a setting appears in the
+    given texts or in any file under the given folders."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    secrets = [f":{parsed.password}@", f"PASSWORD={parsed.password}", f"password={parsed.password}"]
+    for item in texts_or_folders:
+        if isinstance(item, Path):
+            for f in [item] if item.is_file() else [p for p in item.rglob("*") if p.is_file()]:
+                data = f.read_bytes()
+                assert not [s for s in secrets if s.encode() in data], f"password in {f}"
+        else:
+            assert not [s for s in secrets if s in item], f"password in {item!r}"
+
+
 @dataclass(frozen=True)
 class SlurmCluster:
     """The single-node cluster of scripts/services/slurm.sh, with the polling a test needs."""

@@ -65,7 +65,7 @@ def open_jobs(workdir: Path, storage: str | None = None) -> JobContext:
         raise ConfigError(f"no FINN-DSE study in {workdir} (no study.json); run `finn-dse run STUDY.yaml "
                           f"--workdir {workdir}` first")
     meta = json.loads(layout.meta.read_text())
-    url = storage or meta["storage"]
+    url = storage or layout.storage_from_meta(meta["storage"])
     return JobContext(workdir=workdir, study_name=meta["study_name"], url=url, store=JobStore(url))
 
 

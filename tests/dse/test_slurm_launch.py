@@ -10,7 +10,7 @@ from dse.errors import ConfigError
 from dse.launch import load_profile, parse_profile, redact, require_server_storage
 from tests.conftest import ROOT, finn_dse
 from tests.dse.test_workers_postgres import STUDY, check_study
-from tests.services import SlurmCluster
+from tests.services import SlurmCluster, assert_no_password, pgpass_env
 
 PROFILES = ROOT / "studies" / "clusters"
 
@@ -99,6 +99,9 @@ def test_launch_runs_workers_as_slurm_array(slurm_cluster: SlurmCluster, postgre
     logs = "\n".join(p.read_text() for p in sorted((workdir / "slurm").glob("*_log.*")))
     assert states == {f"{job}_0": "COMPLETED", f"{job}_1": "COMPLETED"}, logs
     check_study(postgres_db, n)
-    # The study's progress as the printed command shows it.
-    table = finn_dse("trials", "--workdir", str(workdir)).stdout
+    # The workers got the password from the environment Slurm hands them: no file has it, not
+    # study.json, not submitit's pickles, not the logs.
+    assert_no_password(postgres_db, proc.stdout, proc.stderr, workdir)
+    # The study's progress as the printed command shows it (the password from a password file).
+    table = finn_dse("trials", "--workdir", str(workdir), env=pgpass_env(postgres_db, tmp_path)).stdout
     assert table.count("COMPLETE") == n
