@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dse import api
-from dse.errors import DSEError
+from dse.errors import DSEError, cut
 
 # Piped output (logs, CI, tests) gets wide lines instead of rich's 80-column default.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     except DSEError as err:
         if debug:
             console.print_exception()
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {cut(str(err))}", err=True)
         return 1
     return 0
 

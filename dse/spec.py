@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from dse.errors import ConfigError
+from dse.errors import ConfigError, cut, shorten
 from estimators.devices import BOARDS
 from search_spaces import Space, TFCSpace
 from search_spaces.schema import Strict
@@ -98,7 +98,7 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
     hardware: HardwareSpec = HardwareSpec()
     sampler: SamplerName = "tpe"
     n_trials: int = Field(default=40, ge=1, le=100_000)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, lt=2**32)  # numpy/torch seeds are 32-bit
 
     @field_validator("space", mode="before")
     @classmethod
@@ -137,6 +137,84 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
         return value
 
 
+_MAX_PARTS = 8  # errors shown per message; a list of 10k bad items must not print 10k lines' worth
+# A study file is a few kB; these bounds keep a hostile one (alias bomb, deep nesting) cheap.
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 100_000  # YAML nodes after expanding aliases
+MAX_DEPTH = 64
+
+
+class _StudyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, deep nesting and documents that expand beyond
+    ``MAX_NODES`` nodes through aliases (a 700-byte alias bomb otherwise takes gigabytes)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable key: SafeLoader reports it
+                continue
+            if duplicate:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {shorten(key)}")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: Any) -> int:
+    """Nodes of the document with every alias expanded, counted without expanding (memoised per node)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"line {node.start_mark.line + 1}: an alias refers to a node that contains it")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = total = min(total, MAX_NODES + 1)
+        return total
+
+    return size(root)
+
+
+def _load_yaml(text: str) -> object:
+    loader = _StudyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_NODES:
+            raise ConfigError(f"expands to more than {MAX_NODES:,} values (aliases); a study file needs far fewer")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _format_error(err: ValidationError) -> str:
     def path(e: Any) -> tuple[Any, ...]:
         loc = tuple(e["loc"])
@@ -152,7 +230,7 @@ def _format_error(err: ValidationError) -> str:
         loc = path(e)
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
             got = (e.get("input") or {}).get("family") if isinstance(e.get("input"), dict) else None
-            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {got!r}; allowed: tfc, cnv, mobilenet, user"
+            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {shorten(got)}; allowed: tfc, cnv, mobilenet, user"
                          if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: tfc, cnv, mobilenet, user")
             continue
         # A bad list item also makes pydantic complain that the list is too short: say it once.
@@ -163,9 +241,10 @@ def _format_error(err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         got = e.get("input")
-        shown = "" if e["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
-        parts.append(f"{where}: {msg}{shown}")
-    return "; ".join(parts)
+        shown = "" if e["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {shorten(got)})"
+        parts.append(f"{cut(where, 120)}: {msg}{shown}")
+    more = f"; and {len(parts) - _MAX_PARTS} more errors" if len(parts) > _MAX_PARTS else ""
+    return "; ".join(parts[:_MAX_PARTS]) + more
 
 
 def parse_spec(data: object, *, source: str = "study") -> StudySpec:
@@ -181,15 +260,24 @@ def parse_spec(data: object, *, source: str = "study") -> StudySpec:
 def load_spec(path: Path) -> StudySpec:
     """Read and validate a study file (YAML)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"study file not found: {path}") from None
     except OSError as err:
         raise ConfigError(f"cannot read study file {path}: {err.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; a study file is a few kB of YAML")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})") from None
+    try:
+        data = _load_yaml(text)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(err, 'problem', err)}") from None
+        raise ConfigError(f"{path}:{where} is not valid YAML: {cut(str(getattr(err, 'problem', err)), 200)}") from None
     return parse_spec(data, source=str(path))

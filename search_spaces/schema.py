@@ -1,15 +1,46 @@
 """Building blocks of a search-space file. Unknown keys are rejected, values are frozen."""
 from __future__ import annotations
 
-from typing import Any
+import types
+import typing
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Strict(BaseModel):
-    """Base for anything a user writes: typos fail loudly, objects never change after validation."""
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The scalar types an annotation admits (through Optional, unions, tuples, Literal)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return {type(a) for a in typing.get_args(annotation)}
+    if origin in (Union, types.UnionType, tuple, list, typing.Annotated):
+        return set().union(*(_leaf_types(a) for a in typing.get_args(annotation) if a is not Ellipsis))
+    return {annotation}
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Strict(BaseModel):
+    """Base for anything a user writes: typos fail loudly, objects never change after validation.
+    No inf/nan (no range or budget is infinite) and no booleans where a number is meant
+    (``epochs: true`` would otherwise become 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(name, str) else None
+            if field is None:
+                continue
+            leaves = _leaf_types(field.annotation)
+            if bool in leaves or Any in leaves or not leaves & {int, float}:
+                continue
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, bool) for v in items):
+                raise ValueError(f"{name}: expected a number, got {str(value).lower()}")
+        return data
 
 
 class FloatRange(Strict):
