@@ -344,10 +344,11 @@ class Study:
 
     # -- outputs -------------------------------------------------------------------------------
     def export(self, trial: int, out: str | Path, *,
-               build_options: Mapping[str, Any] | Sequence[str] | None = None) -> Bundle:
+               build_options: Mapping[str, Any] | Sequence[str] | None = None, force: bool = False) -> Bundle:
         """Write the deployment bundle of ``trial`` (model.onnx, folding_config.json, build.yaml,
         estimates.json, README.md) to ``out``. ``build_options`` adds finn-plus
-        DataflowBuildConfig fields, as a dict or ``"KEY=VALUE"`` strings. CLI: ``finn-dse export``.
+        DataflowBuildConfig fields, as a dict or ``"KEY=VALUE"`` strings. A non-empty ``out`` is
+        refused unless ``force`` (then replaced whole). CLI: ``finn-dse export``.
 
         >>> bundle = study.export(3, "bundle/")          # doctest: +SKIP
         >>> # then, where Vivado/Vitis are: cd bundle && finn build build.yaml model.onnx
@@ -356,7 +357,7 @@ class Study:
 
         options = (parse_build_options(list(build_options))
                    if build_options is not None and not isinstance(build_options, Mapping) else build_options)
-        return export_bundle(self.optuna, self.workdir, trial, Path(out), build_options=options)
+        return export_bundle(self.optuna, self.workdir, trial, Path(out), build_options=options, force=force)
 
     def report(self, out: str | Path | None = None) -> Path:
         """Write the offline HTML report (default ``<workdir>/report.html``); returns its path.
@@ -394,6 +395,8 @@ def create_study(study: str | Path | StudySpec | Mapping[str, Any], *, workdir: 
     ...                          workdir="runs/mine")     # doctest: +SKIP
     """
     spec = _as_spec(study)
+    if workdir is not None and Path(workdir).exists() and not Path(workdir).is_dir():
+        raise ConfigError(f"work directory {workdir} is a file; give a directory (new or the study's own)")
     return Study(spec, Path(workdir) if workdir is not None else _default_workdir(spec.name), storage=storage,
                  data_root=Path(data_root) if data_root is not None else None)
 

@@ -199,9 +199,11 @@ def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_pa
 @click.option("--build-option", "build_options", multiple=True, metavar="KEY=VALUE",
               help="Extra finn-plus DataflowBuildConfig field for build.yaml, e.g. auto_fifo_strategy=live_fifo "
                    "(repeatable).")
-def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...]) -> None:
+@click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
+def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...],
+           force: bool) -> None:
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
-    bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options)
+    bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options, force=force)
     out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
     out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
 
@@ -229,11 +231,17 @@ def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: b
     """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
     import json
 
+    from dse.errors import ConfigError
+
+    if save_folding is not None and not save_folding.resolve().parent.is_dir():
+        raise ConfigError(f"--save-folding {save_folding}: directory {save_folding.parent} does not exist")
     report = api.estimate_model(model, board=board, clock_ns=clock_ns, folding=folding, target_fps=target_fps,
                                 fit=fit, wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
                                 full_design=full_design, fifo_depth=fifo_depth, calibration=calibration)
     if save_folding is not None:
-        save_folding.write_text(json.dumps(report.data["folding"], indent=2) + "\n")
+        from dse.artifacts import write_atomic
+
+        write_atomic(save_folding, json.dumps(report.data["folding"], indent=2) + "\n")
     for note in report.notes:
         logger.warning(note)
     if as_json:
@@ -578,6 +586,14 @@ def main(argv: list[str] | None = None) -> int:
             console.print_exception()
         click.echo(f"error: {cut(str(err))}", err=True)
         return 1
+    except OSError as err:
+        # A path the user gave that is a file/directory where the other is meant, or the system
+        # refusing (permissions, read-only): one line naming the path; 2 for a wrong path, else 1.
+        if debug:
+            console.print_exception()
+        path = err.filename2 if err.filename2 is not None else err.filename
+        click.echo(f"error: {err.strerror or err}{f': {path}' if path is not None else ''}", err=True)
+        return 2 if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)) else 1
     return 0
 
 

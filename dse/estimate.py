@@ -11,12 +11,13 @@ The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in
 from __future__ import annotations
 
 import json
+import math
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dse.errors import ConfigError
+from dse.errors import ConfigError, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ class EstimateReport:
         return json.dumps(self.data, indent=2)
 
 
+def _check_folding_types(folding: dict[str, Any]) -> None:
+    """PE/SIMD must be integers (FINN's own JSON); a string or float would fail deep in the solver."""
+    for node, attrs in folding.items():
+        if not isinstance(attrs, dict):
+            raise ConfigError(f"folding config: {shorten(node)} must map to attributes, got {shorten(attrs)}")
+        for key in ("PE", "SIMD"):
+            value = attrs.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"folding config: {node}.{key} must be a positive integer, got {shorten(value)}")
+
+
 def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) -> Any:
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -41,6 +53,8 @@ def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) 
         model = ModelWrapper(str(model_path))
     except Exception as err:  # onnx raises DecodeError and friends
         raise ConfigError(f"{model_path} is not an ONNX model: {err}") from None
+    if not model.model.opset_import or not model.graph.node:
+        raise ConfigError(f"{model_path} is not an ONNX model (no graph or opset; empty file?)")
     if model.graph.node and all(n.op_type.endswith(("_hls", "_rtl")) for n in model.graph.node):
         return model  # already a specialized FINN dataflow graph
     with finn_flow._captured(log_path):
@@ -79,13 +93,14 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                                  "best_reachable_fps": None}
         if folding is not None:
             mode = "given"
+            _check_folding_types(folding)
             try:
                 graph = est.apply_folding_config(graph, folding)
             except (KeyError, ValueError) as err:
                 raise ConfigError(f"folding config does not fit this model: {err.args[0]}") from None
         elif target_fps is not None:
             mode = "target"
-            if target_fps <= 0:
+            if not math.isfinite(target_fps) or target_fps <= 0:
                 raise ConfigError(f"--target-fps must be > 0, got {target_fps}")
             sol = est.solve_for_target(graph, dev.part, target_fps=target_fps, clock_ns=clock_ns,
                                        weights=est.device_weights(dev), limits=limits)

@@ -137,11 +137,35 @@ the clock, board, shell flow and folding file are fixed because the estimates de
 """
 
 
+def _check_out_dir(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file; give a directory for the bundle")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise ConfigError(f"--out {out_dir} is not empty; give an empty or new directory, or --force to replace it")
+
+
+def _publish(tmp: Path, out_dir: Path) -> None:
+    """Put the finished bundle ``tmp`` at ``out_dir`` by renames, replacing what was there."""
+    old = None
+    if out_dir.exists():
+        old = tmp.with_name(tmp.name + ".old")
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir: Path, *,
-                  build_options: Mapping[str, Any] | None = None) -> Bundle:
-    """Write the bundle of ``trial_number`` to ``out_dir`` (created or overwritten file by file)."""
+                  build_options: Mapping[str, Any] | None = None, force: bool = False) -> Bundle:
+    """Write the bundle of ``trial_number`` to ``out_dir``: built in a temporary directory beside it
+    and renamed into place, so a failure leaves no partial bundle. A non-empty ``out_dir`` is
+    refused unless ``force`` (then it is replaced)."""
+    import tempfile
+
     from dse.spec import parse_spec
     from estimators.devices import get_board
+
+    _check_out_dir(out_dir, force)
 
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if trial_number not in trials:
@@ -167,17 +191,31 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     hw = spec.hardware
     estimate = json.loads(files.estimate.read_text())
     accuracy = {k: float(trial.user_attrs[k]) for k in ("val_accuracy", "test_accuracy")}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(files.model, out_dir / "model.onnx")
-    shutil.copyfile(files.folding, out_dir / "folding_config.json")
-
-    import yaml
-
-    header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for study {study.study_name}, trial {trial_number}.\n"
-              "# Build with: finn build build.yaml model.onnx\n")
     clock_ns = float(estimate.get("clock_ns", hw.clock_ns))  # the design's own clock (the space may vary it)
     config = build_config(board=hw.board, clock_ns=clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
                           vitis_platform=get_board(hw.board).vitis_platform, options=build_options)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would make the bundle private
+    try:
+        _write_bundle(tmp, study, trial, files, spec, estimate, accuracy, config, on_front)
+        _publish(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Bundle(out_dir, trial_number, on_front)
+
+
+def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFiles, spec: Any,
+                  estimate: dict[str, Any], accuracy: dict[str, float], config: dict[str, Any],
+                  on_front: bool) -> None:
+    import yaml
+
+    trial_number, hw = trial.number, spec.hardware
+    shutil.copyfile(files.model, out_dir / "model.onnx")
+    shutil.copyfile(files.folding, out_dir / "folding_config.json")
+    header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for study {study.study_name}, trial {trial_number}.\n"
+              "# Build with: finn build build.yaml model.onnx\n")
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
     write_json(out_dir / "estimates.json", {
         "study": study.study_name, "trial": trial_number, "params": dict(trial.params),
@@ -198,4 +236,3 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
                                                 f"{trial.params.get('act_bits')}")
     write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset, shape,
                                                 estimate, accuracy))
-    return Bundle(out_dir, trial_number, on_front)

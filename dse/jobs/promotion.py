@@ -195,7 +195,7 @@ def _promote(ctx: JobContext, top: int, *, backend: str, mode: str, profile: Clu
         bundle_dir = ctx.workdir / "promoted" / f"{number:05d}" / ("bundle" if mode == "estimate-only" else
                                                                     f"bundle-{digest}")
         try:
-            bundle = export_bundle(study, ctx.workdir, number, bundle_dir,
+            bundle = export_bundle(study, ctx.workdir, number, bundle_dir, force=True,
                                    build_options=build_options if mode == "full" else None)
         except ConfigError as err:
             skipped.append((number, str(err)))
