@@ -126,9 +126,10 @@ def test_bundle_records_provenance_and_takes_build_options(smoke_workdir: Path, 
     assert cfg.auto_fifo_strategy == AutoFIFOSizingMethod.LIVE_FIFO and cfg.verbose is True
     for option, message in [("board=U250", "is fixed by the study"), ("no_such=1", "not defined in DataflowBuildConfig"),
                             ("oops", "is not KEY=VALUE")]:
-        proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path),
+        proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path / "bad"),
                         "--build-option", option, check=False)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "bad").exists()  # nothing half-written
 
 
 def test_non_pareto_trial_exports_with_a_warning(smoke_workdir: Path, tmp_path: Path) -> None:
