@@ -623,8 +623,8 @@ def measure(workdir: str | Path, trial: int, *, backend: str = "slurm", profile:
             duration_s: float = 20.0) -> Any:
     """Submit a board measurement of a trial's synthesized build (``finn-dse measure``): the
     driver's throughput test on the U280 while XRT reports board power; fps, latency, power and
-    energy per inference are attached to the trial. Without a bitfile, XRT or a U280 the job
-    ends FAILED and says which is missing."""
+    energy per inference are attached to the trial. With no synthesized build, or locally without
+    XRT or a U280, it raises at once; on Slurm a node without them ends the job FAILED saying which."""
     from dse.jobs import measure as _measure
 
     return _measure(Path(workdir), trial, backend=backend, profile=profile, storage=storage,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.errors import ConfigError
+from dse.errors import BackendError, ConfigError
 from dse.jobs.controller import JobContext, _refresh_all, open_jobs, submit_job
 from dse.jobs.store import JobRecord
 
@@ -207,7 +207,24 @@ def _promote(ctx: JobContext, top: int, *, backend: str, mode: str, profile: Clu
                                                       "build_options": dict(build_options), "finn_args": finn_args}},
                                     profile=profile)
         selected.append(Candidate(number, gain, values, bundle.path, job, submitted))
+    if not selected:  # nothing submitted or reused: an error, not a silent success
+        if not front:
+            raise ConfigError(f"nothing to promote: study {ctx.study_name!r} has no feasible trial on its Pareto front yet")
+        why = "; ".join(f"trial {n}: {r}" for n, r in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+        raise ConfigError(f"nothing to promote: no trial of the Pareto front can be built ({why})")
     return Promotion(selected=tuple(selected), skipped=tuple(skipped), front=tuple(front))
+
+
+def _local_board_or_fail() -> None:
+    """A local measurement runs here: without XRT, a U280 or the driver packages it cannot."""
+    import importlib.util
+    import os
+
+    from dse.jobs.tools import measure_tools, missing_text
+
+    checks = measure_tools(os.environ, python_has=lambda m: importlib.util.find_spec(m) is not None)
+    if not all(c.ok for c in checks):
+        raise BackendError(f"cannot measure on this machine: {missing_text(checks)}")
 
 
 def measure(workdir: Path, trial: int, *, backend: str = "slurm", profile: ClusterProfile | Path | str | None = None,
@@ -215,8 +232,9 @@ def measure(workdir: Path, trial: int, *, backend: str = "slurm", profile: Clust
             duration_s: float = 20.0) -> JobRecord:
     """Submit a board measurement of ``trial``'s synthesized build (its latest COMPLETED full build).
 
-    Without one, the job is still submitted and ends FAILED saying so (next to whatever else is
-    missing on the node), so the reason is recorded with the job.
+    With no full build at all, or (``backend="local"``) without XRT, a U280 or the driver packages
+    here, it raises at once (one line). With a full build still pending, the job is submitted and,
+    if no bitfile turns up, ends FAILED saying so (next to whatever else is missing on the node).
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
@@ -232,8 +250,13 @@ def measure(workdir: Path, trial: int, *, backend: str = "slurm", profile: Clust
                            driver_settings=(b.result or {}).get("driver_settings"))
         else:
             described = ", ".join(f"job {j.id} {j.mode} {j.state}" for j in builds) or "none"
-            options["no_bitfile_reason"] = (f"trial {trial} has no completed synthesized build with a bitfile "
-                                            f"(its builds: {described})")
+            reason = f"trial {trial} has no completed synthesized build with a bitfile (its builds: {described})"
+            if not any(j.mode == "full" and j.state in ("SUBMITTING", "PENDING", "RUNNING") for j in builds):
+                # Nothing that could produce a bitfile: say so now rather than submit a job bound to fail.
+                raise ConfigError(f"{reason}; build it first: finn-dse promote --workdir {workdir} --mode full")
+            options["no_bitfile_reason"] = reason
+        if backend == "local":
+            _local_board_or_fail()
         key = f"{ctx.study_name}/{trial}/measure/{options.get('build_job', 'none')}/{batch_size}/{device}"
         job, _ = submit_job(ctx, trial=trial, kind="measure", mode="throughput", backend=backend, active_key=key,
                             spec={"options": options}, profile=profile)

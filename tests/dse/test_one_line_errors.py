@@ -26,6 +26,18 @@ def bundle(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     raise AssertionError("the smoke study has no exportable trial")
 
 
+@pytest.fixture(scope="module")
+def infeasible_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A study whose every design is too slow (stopped by the estimators, no training: seconds)."""
+    root = tmp_path_factory.mktemp("infeasible")
+    text = (Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text()
+    study = root / "infeasible.yaml"
+    study.write_text(text.replace("name: smoke", "name: infeasible").replace("n_trials: 4", "n_trials: 2")
+                     + "limits:\n  min_fps: 1.0e+12\n")
+    finn_dse("run", str(study), "--workdir", str(root / "run"))
+    return root / "run"
+
+
 def _folding(bundle: Path, tmp: Path, pe: object) -> str:
     config = json.loads((bundle / "folding_config.json").read_text())
     node = next(k for k, v in config.items() if isinstance(v, dict) and "PE" in v)
@@ -58,6 +70,10 @@ CASES = [
      "--target-fps must be > 0, got nan"),
     ("estimate-save-folding-missing-dir", ["estimate", "{bundle}/model.onnx", "--save-folding", "{tmp}/no/f.json"], 1,
      "directory {tmp}/no does not exist"),
+    ("promote-no-feasible-trial", ["promote", "--workdir", "{infeasible}", "--mode", "estimate-only"], 1,
+     "nothing to promote: study 'infeasible' has no feasible trial"),
+    ("measure-without-build", ["measure", "--workdir", "{infeasible}", "--trial", "0", "--backend", "local"], 1,
+     "trial 0 has no completed synthesized build with a bitfile (its builds: none); build it first"),
     ("report-out-is-a-dir", ["report", "--workdir", "{smoke}", "-o", "{tmp}"], 2, "Is a directory: {tmp}"),
     ("trials-csv-is-a-dir", ["trials", "--workdir", "{smoke}", "--csv", "{tmp}"], 2, "Is a directory: {tmp}"),
 ]
@@ -65,7 +81,7 @@ CASES = [
 
 @pytest.mark.parametrize(("argv", "code", "text"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_one_line_error(argv: list[str], code: int, text: str, smoke_workdir: Path, bundle: tuple[int, Path],
-                        tmp_path: Path) -> None:
+                        infeasible_workdir: Path, tmp_path: Path) -> None:
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     (tmp_path / "seed.yaml").write_text(f"name: s\nseed: {2**70}\n")
     (tmp_path / "inf.yaml").write_text("name: s\nspace:\n  folding:\n    target_fps: {low: 1000, high: .inf}\n")
@@ -77,7 +93,7 @@ def test_one_line_error(argv: list[str], code: int, text: str, smoke_workdir: Pa
     (tmp_path / "file").write_text("")
     (tmp_path / "empty.onnx").write_bytes(b"")
     trial, out = bundle
-    fields = {"tmp": str(tmp_path), "smoke": str(smoke_workdir), "trial": str(trial), "bundle": str(out),
+    fields = {"tmp": str(tmp_path), "smoke": str(smoke_workdir), "infeasible": str(infeasible_workdir), "trial": str(trial), "bundle": str(out),
               "pe_float": _folding(out, tmp_path, 2.5), "pe_str": _folding(out, tmp_path, "x")}
     proc = finn_dse(*(a.format(**fields) for a in argv), check=False)
     assert proc.returncode == code, proc.stderr
