@@ -123,6 +123,10 @@ def run(study_file: Path, workdir: Path | None, storage: str | None, n_trials: i
         data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Run (or resume) the study described by STUDY_FILE."""
     study = api.create_study(study_file, workdir=workdir, storage=storage, data_root=_data_root(data_root))
+    if not console.is_terminal:  # piped: no live bar (rich's would also end in a blank line before an error)
+        study.run(n_trials, progress=False, heartbeat_s=heartbeat_s, grace_s=grace_s)
+        _print_front(study)
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         study.run(n_trials, progress=False, observer=_ProgressObserver(progress), heartbeat_s=heartbeat_s,

@@ -334,10 +334,8 @@ def _read_cifar_batch_cached(path: Path, mtime_ns: int, size: int) -> Split:
     return Split(images=images, labels=labels)
 
 
-def load_cifar10(root: Path, *, val_size: int = 5000, seed: int = 0) -> Dataset:
-    """Load CIFAR-10 from `<root>/cifar-10-batches-py` or `<root>/cifar10/cifar-10-batches-py`
-    (the python-pickle release; never downloads) with a seeded, reproducible validation split."""
-    _check_val_size(val_size)
+def find_cifar10_or_fail(root: Path) -> Path:
+    """The complete CIFAR-10 directory under ``root``; DataError saying how to provide it otherwise."""
     root = Path(root)
     directory = _find_cifar10(root)
     if directory is None:
@@ -349,6 +347,14 @@ def load_cifar10(root: Path, *, val_size: int = 5000, seed: int = 0) -> Dataset:
             f"CIFAR-10 in {directory} is incomplete (missing {', '.join(absent)}); "
             f"{_cifar_how_to_provide(root)}"
         )
+    return directory
+
+
+def load_cifar10(root: Path, *, val_size: int = 5000, seed: int = 0) -> Dataset:
+    """Load CIFAR-10 from `<root>/cifar-10-batches-py` or `<root>/cifar10/cifar-10-batches-py`
+    (the python-pickle release; never downloads) with a seeded, reproducible validation split."""
+    _check_val_size(val_size)
+    directory = find_cifar10_or_fail(root)
     batches = [_read_cifar_batch(directory / n) for n in CIFAR10_TRAIN_FILES]
     full = Split(np.concatenate([b.images for b in batches]), np.concatenate([b.labels for b in batches]))
     train, val = _split_off_val(full, val_size, seed)

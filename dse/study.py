@@ -343,6 +343,21 @@ def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
     write_atomic(layout.spec_copy, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 
+def preflight(spec: StudySpec, data_root: Path) -> None:
+    """What would fail every trial, checked before the study is created: a user model that does not
+    load or build, a dataset that is not there and is never downloaded (CIFAR-10). Otherwise the
+    first trial fails, Optuna logs it twice more, and a FAIL trial stays in a new study."""
+    if spec.dataset == "cifar10":
+        from dse.data import find_cifar10_or_fail
+
+        find_cifar10_or_fail(data_root)
+    if spec.space.family == "user":
+        from dse.models.user import load_user_model
+
+        load_user_model(spec.space.model, weight_bits=min(spec.space.weight_bits), act_bits=min(spec.space.act_bits),
+                        num_classes=10)
+
+
 def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: str | None = None,
               n_trials: int | None = None, observer: StudyObserver | None = None,
               write_report: bool = True, worker: bool = False, heartbeat_s: int = HEARTBEAT_S,
@@ -365,6 +380,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     target = n_trials if n_trials is not None else spec.n_trials
     if target < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
+    preflight(spec, data_root)
     private = storage_url is None and not worker
     url = storage_url or layout.default_storage
     # Trials of this work directory's `run` carry its name, so a restarted run recovers its own

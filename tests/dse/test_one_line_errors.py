@@ -55,6 +55,12 @@ CASES = [
     ("duplicate-key", ["run", "{tmp}/dup.yaml", "--workdir", "{tmp}/w"], 1, "line 3: duplicate key 'seed'"),
     ("epochs-true", ["run", "{tmp}/epochs.yaml", "--workdir", "{tmp}/w"], 1, "epochs: expected a number, got true"),
     ("alias-bomb", ["run", "{tmp}/bomb.yaml", "--workdir", "{tmp}/w"], 1, "expands to more than 100,000 values"),
+    ("user-model-missing-file", ["run", "{tmp}/user.yaml", "--workdir", "{tmp}/w"], 1,
+     "user model '{tmp}/missing.py:build': file {tmp}/missing.py does not exist"),
+    ("user-model-raises", ["run", "{tmp}/user_raises.yaml", "--workdir", "{tmp}/w"], 1,
+     "raised RuntimeError: boom"),
+    ("cifar10-missing", ["run", "{tmp}/cifar.yaml", "--workdir", "{tmp}/w", "--data-root", "{tmp}/nodata"], 1,
+     "CIFAR-10 not found (looked in {tmp}/nodata/cifar-10-batches-py"),
     ("workdir-is-a-file", ["run", "studies/smoke.yaml", "--workdir", "{tmp}/file"], 1,
      "work directory {tmp}/file is a file"),
     ("export-out-is-a-file", ["export", "--workdir", "{smoke}", "--trial", "{trial}", "--out", "{tmp}/file"], 1,
@@ -91,6 +97,11 @@ def test_one_line_error(argv: list[str], code: int, text: str, smoke_workdir: Pa
     lines += [f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]" for p, c in zip("abcdefgh", "bcdefghi")]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
     (tmp_path / "file").write_text("")
+    (tmp_path / "user.yaml").write_text(f"name: u\nspace:\n  family: user\n  model: {tmp_path}/missing.py:build\n")
+    (tmp_path / "raises.py").write_text("def build(**kw):\n    raise RuntimeError('boom')\n")
+    (tmp_path / "user_raises.yaml").write_text(f"name: u\nspace:\n  family: user\n  model: {tmp_path}/raises.py:build\n")
+    (tmp_path / "cifar.yaml").write_text("name: c\ndataset: cifar10\nspace:\n  family: cnv\n")
+    (tmp_path / "nodata").mkdir()
     (tmp_path / "empty.onnx").write_bytes(b"")
     trial, out = bundle
     fields = {"tmp": str(tmp_path), "smoke": str(smoke_workdir), "infeasible": str(infeasible_workdir), "trial": str(trial), "bundle": str(out),
@@ -101,6 +112,7 @@ def test_one_line_error(argv: list[str], code: int, text: str, smoke_workdir: Pa
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr[:2000]
     assert text.format(**fields) in proc.stderr
     assert len(proc.stderr) < 1000
+    assert not (tmp_path / "w" / "study.db").exists()  # bad input is refused before a study is created
 
 
 def test_rejected_build_option_leaves_no_bundle(smoke_workdir: Path, bundle: tuple[int, Path], tmp_path: Path) -> None:
