@@ -70,6 +70,9 @@ class NetworkSampler(optuna.samplers.BaseSampler):
             if vt is None:  # the sampler keeps to networks it has seen: a uniform draw among the others
                 view, taken = self._view(study, trial.number, optuna.samplers.RandomSampler(seed=trial.number))
                 vt = self._draw(view, taken)
+        except ValueError as err:  # trials asked with other distributions than the space's (e.g. by hand)
+            logger.debug("network view unusable (%s): the study's own sampler proposes", err)
+            vt = None
         finally:
             optuna.logging.set_verbosity(verbosity)
         if vt is not None:  # else every network was proposed before: the inner sampler's own choice

@@ -64,3 +64,13 @@ def test_the_sampler_sees_network_trials_only() -> None:
     _run(NetworkSampler(Counting(seed=0), _suggest, ["maximize", "minimize"]), 6)
     # Each proposal's view holds the earlier networks (and that proposal's redraws), never their 20 designs.
     assert seen[0] == 1 and max(seen) < 20
+
+
+def test_trials_with_other_distributions_fall_back_to_the_inner_sampler() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=NetworkSampler(optuna.samplers.RandomSampler(seed=0), _suggest,
+                                                       ["maximize", "minimize"]))
+    done = study.ask({"width": optuna.distributions.CategoricalDistribution((1, 2))})
+    study.tell(done, (0.5, 1.0))
+    again = study.ask({"width": optuna.distributions.CategoricalDistribution((1, 2))})
+    assert again.params["width"] in (1, 2)
