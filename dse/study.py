@@ -282,6 +282,18 @@ def workdir_lock(layout: StudyLayout) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _exit_fails_trial() -> Iterator[None]:
+    """A `sys.exit()` in a trial (a user model's code) fails that trial; the study goes on.
+
+    Optuna only catches `Exception`: a `SystemExit` would end the whole study with the user's exit
+    status (0 for `sys.exit(0)`), no message and the trial left RUNNING."""
+    try:
+        yield
+    except SystemExit as err:
+        raise BackendError(f"the user model called sys.exit({err.code!r})") from None
+
+
 def _trial_seed(spec_seed: int, params: dict[str, Any]) -> int:
     # The same design trains the same way, also when it is retried under a new trial number.
     digest = hashlib.sha256(json.dumps([spec_seed, params], sort_keys=True).encode()).hexdigest()
@@ -433,8 +445,9 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     observer.stage(trial.number, name, i, n)
 
             try:
-                outcome = evaluate(point, spec, files, seed=_trial_seed(spec.seed, dict(trial.params)), data=data,
-                                   parents=parents, progress=stage)
+                with _exit_fails_trial():
+                    outcome = evaluate(point, spec, files, seed=_trial_seed(spec.seed, dict(trial.params)), data=data,
+                                       parents=parents, progress=stage)
             except BackendError as err:
                 trial.set_user_attr("fail_reason", str(err))
                 logger.warning("trial %d failed: %s", trial.number, err)
@@ -461,8 +474,9 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     observer.stage(trial.number, name, i, n)
 
             try:
-                outcome = run_network(trial, point, spec, layout, networks, data=data, parents=parents, progress=stage,
-                                      seed=_trial_seed(spec.seed, dict(trial.params)))
+                with _exit_fails_trial():
+                    outcome = run_network(trial, point, spec, layout, networks, data=data, parents=parents,
+                                          progress=stage, seed=_trial_seed(spec.seed, dict(trial.params)))
             except BackendError as err:
                 trial.set_user_attr("fail_reason", str(err))
                 logger.warning("trial %d failed: %s", trial.number, err)

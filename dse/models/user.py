@@ -96,6 +96,11 @@ def _fail(ref: str, what: str) -> ConfigError:
     return ConfigError(_one_line(f"user model {ref!r}: {what}"))
 
 
+def _exited(ref: str, err: SystemExit, when: str) -> ConfigError:
+    # SystemExit is no Exception: uncaught, it would end `finn-dse` with the model's status, silently.
+    return _fail(ref, f"the user model called sys.exit({err.code!r}) while {when}")
+
+
 def _split_ref(ref: str) -> tuple[str, str]:
     if not isinstance(ref, str) or ":" not in ref:
         raise _fail(str(ref), "expected 'package.module:function' or 'path/to/file.py:function'")
@@ -129,8 +134,10 @@ def _import_file(ref: str, module: str) -> Any:
         spec.loader.exec_module(mod)
     except BaseException as err:
         del sys.modules[name]
-        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+        if isinstance(err, KeyboardInterrupt):
             raise
+        if isinstance(err, SystemExit):
+            raise _exited(ref, err, f"importing {path}") from None
         raise _fail(ref, f"importing {path} raised {type(err).__name__}: {err}") from err
     finally:
         sys.path.remove(str(path.parent))
@@ -145,6 +152,8 @@ def _import_module(ref: str, module: str) -> Any:
             raise _fail(ref, f"no module named {err.name!r} (install it, put its folder on PYTHONPATH, "
                              "or give a file path: path/to/file.py:function)") from None
         raise _fail(ref, f"importing {module} raised ModuleNotFoundError: {err}") from err
+    except SystemExit as err:
+        raise _exited(ref, err, f"importing {module}") from None
     except Exception as err:
         raise _fail(ref, f"importing {module} raised {type(err).__name__}: {err}") from err
 
@@ -172,12 +181,17 @@ def load_user_model(ref: str, *, weight_bits: int, act_bits: int, num_classes: i
         raise _fail(ref, f"must accept the keywords {', '.join(USER_MODEL_KEYWORDS)} ({err})") from None
     except ValueError:
         pass  # no signature to inspect (a builtin): let the call tell
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
     try:
         model: nn.Module = fn(**kwargs)
+    except SystemExit as err:
+        raise _exited(ref, err, f"calling it with {args}") from None
     except Exception as err:
-        args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         raise _fail(ref, f"calling it with {args} raised {type(err).__name__}: {err}") from err
-    check_user_model(model, num_classes, ref=ref)
+    try:
+        check_user_model(model, num_classes, ref=ref)
+    except SystemExit as err:  # its forward, run on a dummy batch
+        raise _exited(ref, err, "running its forward on a dummy batch") from None
     return model
 
 
