@@ -126,10 +126,12 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
             notes.append("resources corrected with the study's calibration (finn-dse calibration); the folding "
                          "was chosen on the uncorrected estimates")
         used = est.Resources(lut=net.lut, bram18=net.bram18, uram=net.uram, dsp=net.dsp)
-        fit_report = est.check_fit(used, dev)
-        placement = est.place_in_slrs(
-            [est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in net.costs], dev,
+        # One verdict: the whole device and every SLR within budget.
+        fit_report = est.check_fit(
+            used, dev, layers=[est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in net.costs],
             names=[layer.name for layer in graph.layers])
+        placement = fit_report.slr_placement
+        assert placement is not None
         config = est.folding_config(graph)
         data: dict[str, Any] = {
             "model": str(model_path), "board": board, "part": dev.part, "clock_ns": clock_ns, "mode": mode,

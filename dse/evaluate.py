@@ -168,7 +168,8 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
         from estimators.devices import Resources
 
         fit = check_fit(Resources(lut=f.lut, bram18=f.bram18, uram=f.uram, dsp=f.dsp), get_board(hw.board),
-                        safety_margin=limits.fit_margin)
+                        safety_margin=limits.fit_margin, names=[la.name for la in f.layers],
+                        layers=[Resources(lut=la.lut, bram18=la.bram18, uram=la.uram, dsp=la.dsp) for la in f.layers])
         figures = {"fps": f.fps, "latency_us": f.latency_ns / 1000.0, "lut": f.lut, "bram18": f.bram18,
                    "uram": f.uram, "dsp": f.dsp, "max_cycles": f.max_cycles, "bottleneck": f.bottleneck,
                    "fits": fit.fits, "limiting_resource": fit.limiting, "utilization": dict(fit.utilization),

@@ -61,8 +61,7 @@ class Screening:
 
 
 _WORDS = {
-    "fit": lambda s: (f"does not fit {s.fit.board}: {s.fit.limiting} at "
-                      f"{s.fit.utilization[s.fit.limiting]:.0%} of the usable budget"),
+    "fit": lambda s: s.fit.reason or f"does not fit {s.fit.board}",
     "min_fps": lambda s: (f"throughput {s.estimate.fps:,.0f} fps is below the minimum"
                           + (f" {s.limits.min_fps:,.0f} fps" if s.limits and s.limits.min_fps is not None else "")),
     "max_latency_us": lambda s: (f"latency {s.estimate.latency_ns / 1000:,.1f} us is above the maximum"
@@ -103,7 +102,10 @@ def screen(point: DesignPoint, hardware: HardwareSpec, limits: LimitsSpec, *, mu
     solution = fold(graph, point, hardware, fit_margin=limits.fit_margin)
     estimate = est.estimate_graph(solution.graph, board.part, clock_ns=point.clock_ns)
     used = est.Resources(lut=estimate.lut, bram18=estimate.bram18, uram=estimate.uram, dsp=estimate.dsp)
-    fit = est.check_fit(used, board, safety_margin=limits.fit_margin)
+    # Per SLR as well as the whole device: one full SLR will not close timing.
+    fit = est.check_fit(used, board, safety_margin=limits.fit_margin, names=estimate.names,
+                        layers=[est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp)
+                                for c in estimate.costs])
     energy = est.energy_per_inference_uj(fps=estimate.fps, lut=estimate.lut, bram18=estimate.bram18,
                                          uram=estimate.uram, dsp=estimate.dsp, clock_ns=point.clock_ns)
     return Screening(widths=widths, graph=solution.graph, estimate=estimate, fit=fit, energy_uj=energy,

@@ -7,6 +7,7 @@ DEFAULT_AVG_CONSTRAINTS from the same file, parts and Vitis platforms from `finn
 
 Two checks: `check_fit` compares a design's total with the whole device; `place_in_slrs` assigns a
 dataflow chain to SLRs in order and checks each SLR, as finn-plus's SLR partitioner does.
+`check_fit(..., layers=...)` does both, with the same safety margin, for one verdict.
 """
 from __future__ import annotations
 
@@ -189,6 +190,7 @@ class SLRPlacement:
     avg_utilization: tuple[float, ...]  # per SLR: worst mean-constraint value / its bound
     fits: bool
     problem: str | None = None  # why not, for the first layer that broke a budget
+    safety_margin: float = 0.0  # the margin every SLR budget was shrunk by
 
     @property
     def margin(self) -> float:
@@ -199,12 +201,20 @@ class SLRPlacement:
     def peak(self, slr: int) -> float:
         return max(max(self.utilization[slr].values()), self.avg_utilization[slr])
 
+    @property
+    def limiting_slr(self) -> int:
+        """The fullest SLR: the one that limits the design."""
+        return max(range(len(self.used)), key=self.peak) if self.used else 0
+
     def describe(self) -> str:
         if not self.fits:
             return f"does not fit {self.board}: {self.problem}"
         n = len(set(self.slr_of)) or 1
         slrs = ", ".join(f"SLR{i} {self.peak(i):.0%}" for i in range(len(self.used)))
-        return f"fits {self.board} in {n} SLR{'s' if n > 1 else ''} ({slrs})"
+        budget = (f" of each SLR's budget less the {self.safety_margin:.0%} margin" if self.safety_margin
+                  else " of each SLR's budget")
+        return (f"fits {self.board} in {n} SLR{'s' if n > 1 else ''} ({slrs}{budget}; "
+                f"SLR{self.limiting_slr} limits)")
 
 
 def place_in_slrs(
@@ -271,7 +281,7 @@ def place_in_slrs(
         peaks = [max(max(utils[s].values()), avgs[s]) for s in range(nslr)]
         others = ", ".join(f"SLR{s} {peaks[s]:.0%}" for s in range(nslr) if s != problem_slr)
         problem = f"{problem} ({others})" if others else problem
-    return SLRPlacement(board.name, tuple(slr_of), tuple(used), utils, avgs, problem is None, problem)
+    return SLRPlacement(board.name, tuple(slr_of), tuple(used), utils, avgs, problem is None, problem, safety_margin)
 
 
 def _explain(label: str, layer: Resources, used: Resources, slr: int, budgets: list[Resources],
@@ -303,29 +313,45 @@ class FitReport:
     fits: bool
     utilization: Mapping[str, float]  # used / usable budget, per resource kind
     limiting: str  # the resource with the highest utilization
-    # Optional per-SLR verdict (see place_in_slrs); `fits` stays the whole-device verdict.
+    # Optional per-SLR verdict (see place_in_slrs). Given to check_fit as layers, `fits` and
+    # `margin` need both the whole device and every SLR within the (margin-reduced) budget.
     slr_placement: SLRPlacement | None = None
 
     @property
     def margin(self) -> float:
         """Highest utilization minus 1: <= 0 means it fits (Optuna's constraint convention)."""
-        return self.utilization[self.limiting] - 1.0
+        device = self.utilization[self.limiting] - 1.0
+        return device if self.slr_placement is None else max(device, self.slr_placement.margin)
+
+    @property
+    def reason(self) -> str | None:
+        """Why it does not fit, naming the resource and, when an SLR limits, the SLR (None: fits)."""
+        if self.fits:
+            return None
+        u = self.utilization[self.limiting]
+        if u > 1.0 or self.slr_placement is None or self.slr_placement.fits:
+            return f"does not fit {self.board}: {self.limiting} at {u:.0%} of the usable budget"
+        return self.slr_placement.describe()
 
     def describe(self) -> str:
+        if not self.fits:
+            return str(self.reason)
         u = self.utilization[self.limiting]
-        verdict = "fits" if self.fits else "does not fit"
-        out = f"{verdict} {self.board}: {self.limiting} at {u:.1%} of the usable budget"
+        out = f"fits {self.board}: {self.limiting} at {u:.1%} of the usable budget"
         if self.slr_placement is not None:
             out += f"; per SLR: {self.slr_placement.describe()}"
         return out
 
 
-def check_fit(used: Resources, board: Board, *, safety_margin: float = 0.0) -> FitReport:
+def check_fit(used: Resources, board: Board, *, safety_margin: float = 0.0,
+              layers: Sequence[Resources] | None = None, names: Sequence[str] | None = None) -> FitReport:
     """Compare a design's total resources with the board's usable budget.
 
     ``safety_margin`` shrinks every budget by that fraction (0.1 keeps 10% in reserve).
-    The budget is the whole device; for per-SLR placement use `place_in_slrs` (and, to report
-    both, ``dataclasses.replace(report, slr_placement=placement)``).
+    Without ``layers`` the budget is the whole device. With the dataflow chain's per-layer
+    resources (in order), the chain is also placed in SLRs (`place_in_slrs`, same margin) and
+    the design fits only if the whole device and every SLR stay within budget: one SLR at 98%
+    of its raw budget will not close timing, however empty the others are.
     """
     _check_margin(safety_margin)
     budget = board.usable()
@@ -335,4 +361,6 @@ def check_fit(used: Resources, board: Board, *, safety_margin: float = 0.0) -> F
         need = getattr(used, kind)
         util[kind] = _ratio(need, cap)
     limiting = max(util, key=lambda k: util[k])
-    return FitReport(board.name, util[limiting] <= 1.0, MappingProxyType(util), limiting)
+    placement = None if layers is None else place_in_slrs(layers, board, safety_margin=safety_margin, names=names)
+    fits = util[limiting] <= 1.0 and (placement is None or placement.fits)
+    return FitReport(board.name, fits, MappingProxyType(util), limiting, placement)

@@ -92,16 +92,17 @@ def utilization(totals: dict[str, float], board: Board) -> list[dict[str, Any]]:
     return out
 
 
-def slr_placement(layers: list[dict[str, Any]], board: Board) -> dict[str, Any]:
-    """The dataflow chain cut into SLRs (estimators.devices.place_in_slrs) with its message."""
+def slr_placement(layers: list[dict[str, Any]], board: Board, *, fit_margin: float = 0.0) -> dict[str, Any]:
+    """The dataflow chain cut into SLRs (estimators.devices.place_in_slrs, the study's fit margin
+    applied to each SLR) with its message."""
     res = [Resources(**{k: max(0.0, float(layer.get(k) or 0.0)) for k in ESTIMATED_KINDS}) for layer in layers]
-    p = place_in_slrs(res, board, names=[str(layer.get("name")) for layer in layers])
+    p = place_in_slrs(res, board, safety_margin=fit_margin, names=[str(layer.get("name")) for layer in layers])
     slrs = [{"slr": i, "used": p.used[i].as_dict(), "utilization": dict(p.utilization[i]),
              "avg_utilization": p.avg_utilization[i], "peak": p.peak(i)} for i in range(len(p.used))]
     return {"fits": p.fits, "message": p.describe(), "slr_of": list(p.slr_of), "slrs": slrs}
 
 
-def trial_design(files: TrialFiles, board: Board) -> dict[str, Any] | None:
+def trial_design(files: TrialFiles, board: Board, *, fit_margin: float = 0.0) -> dict[str, Any] | None:
     """Per-layer estimate, folding table, utilization and SLR placement of one trial (None if no estimate)."""
     est = _read_json(files.estimate)
     if est is None:
@@ -114,7 +115,7 @@ def trial_design(files: TrialFiles, board: Board) -> dict[str, Any] | None:
     return {
         "layers": layers, "bottleneck": est.get("bottleneck"), "max_cycles": est.get("max_cycles"),
         "critical_path_cycles": est.get("critical_path_cycles"), "folding_columns": columns, "folding": rows,
-        "utilization": utilization(est, board), "placement": slr_placement(layers, board),
+        "utilization": utilization(est, board), "placement": slr_placement(layers, board, fit_margin=fit_margin),
     }
 
 
@@ -165,6 +166,7 @@ def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-serialisable data."""
     workdir = Path(workdir)
     board, clock_ns = _hardware(study)
+    fit_margin = float(((study.user_attrs.get("spec") or {}).get("limits") or {}).get("fit_margin") or 0.0)
     frame = trials_frame(study).set_index("number", drop=False)
     params = param_columns(frame)
     trials, synthesis = [], []
@@ -179,7 +181,7 @@ def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
         if t.state.name == "COMPLETE":
             rel = t.user_attrs.get("artifact_dir")
             files = TrialFiles(workdir / rel if rel else StudyLayout(workdir).trial_dir(t.number))
-            entry["design"] = _clean(trial_design(files, board))
+            entry["design"] = _clean(trial_design(files, board, fit_margin=fit_margin))
             synth = synthesis_entry(t.number, entry["metrics"], t.user_attrs)
             if synth is not None:
                 synthesis.append(_clean(synth))

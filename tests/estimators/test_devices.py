@@ -137,6 +137,26 @@ def test_fit_report_mentions_slr_verdict_optionally() -> None:
     assert both.fits and "per SLR: does not fit" in both.describe()
 
 
+def test_margin_applies_per_slr_and_names_the_slr_that_limits() -> None:
+    b = get_board("U280")
+    slr0 = b.slr_usable(0).lut
+    # One layer filling SLR0 to 98% of its raw budget: the whole device is at a third.
+    layers = [Resources(lut=0.98 * slr0), Resources(lut=1_000)]
+    total = Resources(lut=0.98 * slr0 + 1_000)
+    assert check_fit(total, b, safety_margin=0.15).fits  # the device-wide check alone says "fits"
+    r = check_fit(total, b, safety_margin=0.15, layers=layers, names=["MVAU_hls_0", "MVAU_hls_1"])
+    assert not r.fits and r.margin > 0 and r.slr_placement is not None and not r.slr_placement.fits
+    assert r.reason is not None and r.reason.startswith("does not fit U280")
+    assert "MVAU_hls_0" in r.reason and "SLR0" in r.reason and not r.describe().startswith("fits")
+    # Without the margin it fits, and the verdict says which SLR limits.
+    ok = check_fit(total, b, layers=layers)
+    assert ok.fits and ok.margin <= 0 and ok.reason is None
+    assert "SLR0 98%" in ok.describe() and "SLR0 limits" in ok.describe()
+    # With a margin that leaves room, the message says what the percentages are of.
+    small = check_fit(Resources(lut=2_000), b, safety_margin=0.15, layers=[Resources(lut=1_000)] * 2)
+    assert small.fits and "less the 15% margin" in small.describe() and "SLR0 limits" in small.describe()
+
+
 def test_placement_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="names"):
         place_in_slrs([Resources()], get_board("U280"), names=["a", "b"])
