@@ -175,12 +175,12 @@ def pooled_bounds(raws: list[dict[str, Any]]) -> Bounds:
 
 def pooled_hv(trials: list[dict[str, Any]], n: int, bounds: Bounds) -> float:
     """Hypervolume of the first ``n`` trials' feasible front, normalised over all runs (see module doc)."""
-    from optuna._hypervolume import compute_hypervolume
+    from dse.hypervolume import hypervolume
 
     worst, best = bounds
     losses = [[(b - v) / (b - w) if b != w else 0.0 for v, w, b in zip(_point(t), worst, best)]
               for t in trials[:n] if t["feasible"]]
-    return float(compute_hypervolume(np.asarray(losses), np.full(3, 1.1))) if losses else 0.0
+    return hypervolume(losses, (1.1, 1.1, 1.1)) if losses else 0.0
 
 
 def summarise(raw: dict[str, Any], spec: Any, checkpoints: tuple[int, ...], bounds: Bounds | None = None) -> dict[str, Any]:

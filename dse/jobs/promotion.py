@@ -7,8 +7,7 @@ into losses (maximised ones negated), normalised to [0, 1] over the front, and e
 candidate that adds the most hypervolume (reference point 1.1 in every objective) to the ones
 already picked. The first pick is the design with the largest dominated box; later picks fill the
 largest gaps, so the selection spreads over the front instead of clustering at one end.
-The hypervolume is computed exactly (recursive slicing; fine for the tens of points and 2 to 4
-objectives a study's front has).
+The hypervolume is exact (dse.hypervolume).
 """
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dse.errors import BackendError, ConfigError
+from dse.hypervolume import hypervolume
 from dse.jobs.controller import JobContext, _refresh_all, open_jobs, submit_job
 from dse.jobs.store import JobRecord
 
@@ -33,35 +33,6 @@ logger = logging.getLogger(__name__)
 
 BUILD_MODES = ("full", "estimate-only")
 REFERENCE = 1.1  # reference point in every normalised loss
-
-
-def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    """Exact hypervolume dominated by ``points`` (losses: smaller is better) up to ``reference``."""
-    pts = np.asarray(points, dtype=float).reshape(-1, len(reference))
-    pts = pts[np.all(pts < reference, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    d = pts.shape[1]
-    if d == 1:
-        return float(reference[0] - pts[:, 0].min())
-    if d == 2:
-        order = pts[np.argsort(pts[:, 0])]
-        volume, best_y = 0.0, float(reference[1])
-        for x, y in order:
-            if y < best_y:
-                volume += (reference[0] - x) * (best_y - y)
-                best_y = y
-        return float(volume)
-    # Slice along the last objective: between consecutive values, the (d-1)-dim front of the
-    # points at or below the slice is constant.
-    order = pts[np.argsort(pts[:, -1])]
-    volume = 0.0
-    for i in range(len(order)):
-        upper = order[i + 1, -1] if i + 1 < len(order) else reference[-1]
-        depth = upper - order[i, -1]
-        if depth > 0:
-            volume += depth * hypervolume(order[: i + 1, :-1], reference[:-1])
-    return float(volume)
 
 
 def normalised_losses(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:

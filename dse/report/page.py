@@ -134,8 +134,7 @@ def synthesis_entry(number: int, metrics: dict[str, Any], attrs: dict[str, Any])
 
 def hypervolume_history(trials: list[dict[str, Any]], *, fps_max: float, lut_budget: float) -> list[dict[str, Any]]:
     """Hypervolume of the feasible COMPLETE trials numbered <= n, for each trial n (see module doc)."""
-    import numpy as np
-    from optuna._hypervolume import compute_hypervolume
+    from dse.hypervolume import hypervolume
 
     points: list[tuple[float, float, float]] = []
     hv, out = 0.0, []
@@ -145,7 +144,7 @@ def hypervolume_history(trials: list[dict[str, Any]], *, fps_max: float, lut_bud
             # Clipped into the box: a point past the reference adds nothing instead of raising.
             points.append((min(1.0, max(0.0, 1.0 - m["val_accuracy"])), min(1.0, max(0.0, 1.0 - m["fps"] / fps_max)),
                            min(1.0, max(0.0, m["lut"] / lut_budget))))
-            hv = float(compute_hypervolume(np.asarray(points), np.ones(3)))
+            hv = hypervolume(points, (1.0, 1.0, 1.0))
         out.append({"number": t["number"], "hypervolume": hv, "n_feasible": len(points)})
     return out
 

@@ -14,7 +14,7 @@ from dse.errors import ConfigError
 from dse.jobs import calibration_report, cancel_job, list_jobs, promote, wait_jobs
 from dse.jobs.backends import _proc_alive
 from dse.jobs.calibration import dataset_path
-from dse.jobs.promotion import hypervolume, normalised_losses, pick_candidates, select_spread
+from dse.jobs.promotion import normalised_losses, pick_candidates, select_spread
 
 
 def copy_study(src: Path, dst: Path) -> Path:
@@ -30,19 +30,6 @@ def trial_attrs(workdir: Path) -> dict[int, dict[str, object]]:
     from dse.results import load_study
 
     return {t.number: dict(t.user_attrs) for t in load_study(workdir).trials}
-
-
-@pytest.mark.parametrize("d", [2, 3, 4])
-def test_hypervolume_is_exact(d: int) -> None:
-    from optuna._hypervolume import compute_hypervolume
-
-    rng = np.random.default_rng(d)
-    for _ in range(5):
-        pts = rng.uniform(0, 1, size=(12, d))
-        ref = np.full(d, 1.1)
-        assert hypervolume(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-9)
-    assert hypervolume(np.zeros((1, d)), np.ones(d)) == pytest.approx(1.0)
-    assert hypervolume(np.full((1, d), 2.0), np.ones(d)) == 0.0
 
 
 def test_selection_spreads_over_the_front() -> None:
