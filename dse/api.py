@@ -206,7 +206,7 @@ class Study:
         return self._optuna
 
     def __repr__(self) -> str:
-        from dse.study import finished_trials
+        from dse.storage.claims import finished_trials
 
         return (f"<dse.Study {self.name!r}: {finished_trials(self.optuna)} finished trials, "
                 f"{len(self.optuna.best_trials)} on the Pareto front; work dir {self.workdir}>")
@@ -229,7 +229,8 @@ class Study:
         >>> study = dse.create_study("studies/smoke.yaml", workdir="runs/smoke")
         >>> study.run(n_trials=6, timeout_s=600)          # doctest: +SKIP
         """
-        from dse.study import GRACE_S, HEARTBEAT_S, run_study
+        from dse.study import run_study
+        from dse.storage.database import GRACE_S, HEARTBEAT_S
 
         if timeout_s is not None and timeout_s <= 0:
             raise ConfigError(f"timeout_s must be > 0 seconds, got {timeout_s}")
@@ -407,8 +408,9 @@ def load_study(workdir: str | Path, *, storage: str | None = None, data_root: st
     >>> study = dse.load_study("runs/tfc_mnist")       # doctest: +SKIP
     >>> study.pareto()                                  # doctest: +SKIP
     """
-    from dse.results import load_study as _load
     from dse.spec import parse_spec
+    from dse.storage.database import load_study as _load
+    from dse.storage.database import study_url
 
     workdir = Path(workdir)
     with _quiet_optuna():
@@ -418,7 +420,7 @@ def load_study(workdir: str | Path, *, storage: str | None = None, data_root: st
         spec = parse_spec(ostudy.user_attrs["spec"], source=f"study {ostudy.study_name}")
     else:
         spec = _as_spec(layout.spec_copy)
-    url = storage or layout.storage_from_meta(json.loads(layout.meta.read_text())["storage"])
+    url = study_url(workdir, storage)
     return Study(spec, workdir, storage=None if url == layout.default_storage else url,
                  data_root=Path(data_root) if data_root is not None else None, optuna_study=ostudy)
 
@@ -515,8 +517,10 @@ def worker(study: str | Path | StudySpec | Mapping[str, Any], *, storage: str, w
     import os
     import socket
 
-    from dse.launch import prepare_storage, redact
-    from dse.study import GRACE_S, HEARTBEAT_S, run_study
+    from dse.storage.database import prepare_storage
+    from dse.storage.urls import redact
+    from dse.study import run_study
+    from dse.storage.database import GRACE_S, HEARTBEAT_S
 
     if heartbeat_s is not None and grace_s is not None and grace_s <= heartbeat_s:
         raise ConfigError(f"--grace ({grace_s} s) must be longer than --heartbeat ({heartbeat_s} s)")
@@ -556,9 +560,10 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
     ``fallback_data_root``, else ``~/.cache/finn-dse/data``). The study is created on ``storage``
     (a database server) before anything is submitted. CLI: ``finn-dse launch --slurm``.
     """
-    from dse.launch import (ClusterProfile, check_can_submit, job_password, load_profile, prepare_storage,
-                            require_server_storage, submit_workers, worker_argv)
-    from dse.study import finished_trials
+    from dse.launch import ClusterProfile, check_can_submit, load_profile, submit_workers, worker_argv
+    from dse.storage.database import prepare_storage
+    from dse.storage.urls import job_password, require_server_storage
+    from dse.storage.claims import finished_trials
 
     url = require_server_storage(storage)
     spec = _as_spec(study_file)

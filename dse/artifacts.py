@@ -51,7 +51,7 @@ class StudyLayout:
         work directory relative to it (``sqlite:///study.db``), any other one absolute."""
         from sqlalchemy.engine import make_url
 
-        from dse.launch import without_password
+        from dse.storage.urls import without_password
 
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":

@@ -385,7 +385,7 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
     """
     import socket
 
-    from dse.study import finished_trials
+    from dse.storage.claims import finished_trials
 
     study = api.worker(study_file, storage=storage, workdir=workdir, n_trials=n_trials,
                        data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s)
@@ -420,7 +420,7 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
            n_trials: int | None, data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Submit WORKERS `finn-dse worker` processes for STUDY_FILE as one Slurm job array."""
     from dse.errors import ConfigError
-    from dse.launch import redact
+    from dse.storage.urls import redact
 
     if not slurm:
         raise ConfigError("launch needs --slurm (Slurm is the only scheduler it submits to)")

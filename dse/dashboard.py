@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles
 from dse.errors import ConfigError
-from dse.launch import redact
+from dse.storage.urls import redact
 from dse.report import pareto_figure, pareto_info
 from dse.results import trials_frame
 
@@ -98,7 +98,7 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> Non
 
     from optuna_dashboard import wsgi
 
-    from dse.study import make_storage
+    from dse.storage.database import make_storage
 
     class _Handler(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)

@@ -18,7 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,12 +27,12 @@ import yaml
 from pydantic import Field, ValidationError
 
 from dse.errors import ConfigError
+from dse.storage.urls import redact, without_password
 from search_spaces.schema import Strict
 
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER_ACCOUNT = "CHANGE-ME"
-SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb")
 
 
 class ContainerSpec(Strict):
@@ -138,130 +138,6 @@ def load_profile(path: Path | None, overrides: Mapping[str, Any] | None = None) 
         data = dict(parse_profile(loaded, source=source).model_dump(exclude_unset=True))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return parse_profile(data, source=source + (" with command-line options" if overrides else ""))
-
-
-def require_server_storage(url: str | None) -> str:
-    """Workers on several nodes need a database server; SQLite files are not safe to share."""
-    why = ("workers on several nodes need one database server that every node reaches; a SQLite file "
-           "(the default storage) cannot be shared safely between them: its locks do not work on network "
-           "filesystems, so trials are lost or the database is corrupted")
-    if not url:
-        raise ConfigError(f"launch needs --storage postgresql://USER:PASSWORD@HOST:PORT/DB: {why}. "
-                          "On one machine, scripts/services/postgres.sh starts a PostgreSQL server and prints its URL")
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme not in SERVER_SCHEMES:
-        raise ConfigError(f"launch needs a database server URL (postgresql://...), got {redact(url)!r}: {why}")
-    return url
-
-
-SCHEMA_LOCK = 0x46494E4E  # PostgreSQL advisory lock key ("FINN") held while Optuna creates its tables
-
-
-def prepare_storage(url: str, *, timeout_s: int = 15) -> None:
-    """Connect once and create Optuna's tables, one process at a time.
-
-    A wrong URL or an unreachable server fails here in one line, without the password. Workers
-    that start together on an empty PostgreSQL database would otherwise race to create the same
-    tables and types, and all but one fail.
-    """
-    import sqlalchemy
-
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    args = {"connect_timeout": timeout_s} if scheme in SERVER_SCHEMES else {}
-    try:
-        engine = sqlalchemy.create_engine(url, connect_args=args)
-    except ImportError as err:
-        raise ConfigError(f"storage {redact(url)} needs a database driver that is not installed: {err}") from None
-    except Exception as err:  # SQLAlchemy: not a URL it knows
-        raise ConfigError(f"not a usable storage URL {redact(url)!r}: {err}") from None
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
-                try:
-                    _create_tables(url)
-                finally:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
-    except ConfigError:
-        raise
-    except Exception as err:
-        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-        first = detail[0] if detail else type(err).__name__
-        raise ConfigError(f"cannot reach the study database {redact(url)}: {first}{password_hint(url, first)}"
-                          ) from None
-    finally:
-        engine.dispose()
-
-
-def _create_tables(url: str) -> None:
-    import optuna
-
-    try:
-        optuna.storages.RDBStorage(url).remove_session()
-    except Exception as err:  # e.g. tables of another Optuna version
-        detail = str(err).strip().splitlines()
-        raise ConfigError(f"cannot open storage {redact(url)}: {detail[0] if detail else type(err).__name__}") from None
-
-
-def without_password(url: str) -> str:
-    """The URL to keep in files and job arguments: no password (libpq finds it in PGPASSWORD or
-    a password file, ~/.pgpass or $PGPASSFILE, when the URL has none)."""
-    from sqlalchemy.engine import URL, make_url
-
-    try:
-        parsed = make_url(url).difference_update_query(["password"])
-    except Exception:  # not a database URL: nothing to strip that we could recognise
-        return redact(url)
-    return URL.create(parsed.drivername, username=parsed.username, host=parsed.host, port=parsed.port,
-                      database=parsed.database, query=parsed.query).render_as_string(hide_password=False)
-
-
-def url_password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return None
-    password = parsed.password or parsed.query.get("password")
-    return str(password) if isinstance(password, str) and password else None
-
-
-def password_hint(url: str, detail: str) -> str:
-    """What to do when the server wants a password that the URL (e.g. from study.json) lacks."""
-    if "password" in detail.lower() and url_password(url) is None:
-        return (" (study.json and job files keep no password: set PGPASSWORD, or add the server to ~/.pgpass or "
-                "the file $PGPASSFILE names, or give --storage with the password)")
-    return ""
-
-
-@contextlib.contextmanager
-def job_password(url: str) -> Iterator[None]:
-    """PGPASSWORD set to the URL's password while jobs are submitted: Slurm hands the submitting
-    environment to the jobs (sbatch --export=ALL, its default), so no file holds the password."""
-    password = url_password(url)
-    if password is None:
-        yield
-        return
-    before = os.environ.get("PGPASSWORD")
-    os.environ["PGPASSWORD"] = password
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PGPASSWORD", None)
-        else:
-            os.environ["PGPASSWORD"] = before
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a database URL: show nothing secret either
-        return url.split("@", 1)[-1] if "@" in url else url
 
 
 def worker_argv(study_file: Path, *, storage: str, workdir: Path, data_root: Path, n_trials: int | None,

@@ -1,14 +1,9 @@
 """Read-only access to a finished or running study: trials as a DataFrame, the Pareto front."""
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dse.artifacts import StudyLayout
-from dse.errors import ConfigError
-from dse.launch import redact
 
 if TYPE_CHECKING:
     import optuna
@@ -22,24 +17,6 @@ METRICS = ("design", "val_accuracy", "test_accuracy", "fps", "latency_us", "lut"
            "est_fps", "est_lut", "screen_s", "parent_train_s", "train_s", "export_s", "finn_s",
            # network-level studies (evaluation.hardware: front): which network, which of its designs
            "role", "network_id", "hardware_design_id", "finn_disagreement")
-
-
-def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:
-    """Open the study a `finn-dse run` left in ``workdir`` (its study.json names study and storage)."""
-    import optuna
-
-    from dse.study import make_storage
-
-    layout = StudyLayout(Path(workdir))
-    if not layout.meta.exists():
-        raise ConfigError(f"no FINN-DSE study in {workdir} (no study.json); run `finn-dse run STUDY.yaml "
-                          f"--workdir {workdir}` first")
-    meta = json.loads(layout.meta.read_text())
-    url = storage_url or layout.storage_from_meta(meta["storage"])
-    try:
-        return optuna.load_study(study_name=meta["study_name"], storage=make_storage(url))
-    except KeyError:
-        raise ConfigError(f"study {meta['study_name']!r} not found in {redact(url)}") from None
 
 
 def pareto_numbers(study: optuna.Study) -> set[int]:

@@ -10,7 +10,6 @@ left RUNNING by a dead process are failed and re-enqueued with the same paramete
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -18,25 +17,24 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
-from dse.claims import ClaimLock
 from dse.errors import BackendError, ConfigError
-from dse.launch import password_hint, redact
 from dse.spec import StudySpec
+from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
+from dse.storage.database import GRACE_S, HEARTBEAT_S, make_storage
+from dse.storage.orphans import RUNNER_ATTR, recover_orphans, workdir_lock
+from dse.storage.urls import redact
 
 if TYPE_CHECKING:
     import optuna
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_S = 20
-GRACE_S = 90
-RUNNER_ATTR = "runner"  # user attr: which `finn-dse run` (host:work dir) runs the trial; see recover_orphans
 
 
 class StudyObserver(Protocol):
@@ -85,32 +83,6 @@ def study_stats(study: optuna.Study, target: int, *, started: float | None = Non
                       stopped_accuracy=by.count("accuracy"),
                       failed=sum(1 for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs),
                       best=best, eta_s=eta)
-
-
-def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
-    """RDB storage with heartbeats, so trials of dead workers are failed and retried.
-
-    A trial whose heartbeat is older than ``grace_s`` is failed (and re-enqueued) the next time
-    any worker starts a trial.
-    """
-    import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are stable enough
-            return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-                              **kwargs)
-    except (ImportError, ModuleNotFoundError) as err:
-        raise ConfigError(f"storage {redact(url)!r} needs a database driver that is not installed: {err}") from None
-    except Exception as err:  # SQLAlchemy/Optuna: malformed URL or unreachable server
-        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-        first = detail[0] if detail else type(err).__name__
-        raise ConfigError(f"cannot open storage {redact(url)!r}: {first}{password_hint(url, first)}") from None
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -170,116 +142,6 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
         study.set_user_attr("spec", spec.model_dump(mode="json"))
         study.set_user_attr("objectives", spec.objective_attrs)
     return study
-
-
-def finished_trials(study: optuna.Study) -> int:
-    """Trials that count towards the budget: done, or failed for a reason other than a dead worker."""
-    return _finished(study.get_trials(deepcopy=False))
-
-
-def _finished(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
-    from optuna.trial import TrialState
-
-    # Trials failed because their process died carry no fail_reason: they are retried, not counted.
-    # Design trials added for a trained network (evaluation.hardware: front) are not proposals.
-    return sum(1 for t in trials if t.user_attrs.get("role") != "design" and (
-               t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)))
-
-
-def recover_orphans(study: optuna.Study, *, fail_running: bool, owner: str | None = None) -> list[int]:
-    """Re-enqueue, with the same parameters, every trial a stopped process could not finish.
-
-    Trials left RUNNING are failed first when nobody else can be running them: all of them with
-    ``fail_running`` (the caller holds the work-dir lock on a private SQLite database), those
-    tagged ``runner == owner`` with ``owner`` (a `finn-dse run` on shared storage: the work-dir
-    lock proves that no earlier run of this work directory is alive). Other processes' trials
-    are left to their heartbeats. Failed trials without a recorded ``fail_reason`` (kill, Ctrl-C,
-    stale heartbeat) that nobody has retried yet are enqueued again.
-    """
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if fail_running or (owner is not None and t.user_attrs.get(RUNNER_ATTR) == owner):
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
-    again = []
-    for t in trials:
-        if t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs and t.number not in retried and t.params:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-            again.append(t.number)
-    if again:
-        logger.warning("trials %s were interrupted; retrying them with the same parameters", again)
-    return again
-
-
-def wait_for_work(study: optuna.Study, target: int, poll_s: float, claim: ClaimLock) -> bool:
-    """Worker mode: claim one more trial (True), or False once the study has ``target`` finished.
-
-    True is returned holding ``claim``: the caller releases it once its trial is RUNNING in the
-    database (see :func:`optimize_claimed`), so no other worker can count the study short by
-    that trial. While finished and running trials reach the target, wait (polling every
-    ``poll_s``) instead of starting one too many: when a worker dies, its trial's heartbeat goes
-    stale, the trial is failed and re-enqueued with the same parameters, and a waiting worker
-    takes it (Optuna starts a WAITING trial before sampling a new one).
-    """
-    import optuna
-
-    while True:
-        claim.acquire()
-        optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)  # one snapshot for both counts
-        finished = _finished(trials)
-        if finished >= target:
-            claim.release()
-            return False
-        if finished + sum(t.state.name == "RUNNING" for t in trials) < target:
-            return True
-        claim.release()
-        time.sleep(poll_s)
-
-
-def optimize_claimed(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, target: int, poll_s: float,
-                     claim: ClaimLock, timeout_s: float | None = None, catch: tuple[type[Exception], ...] = (),
-                     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()) -> None:
-    """Run trials beside other processes until the study has ``target`` finished ones, never more.
-
-    Each trial is claimed (:func:`wait_for_work`) before Optuna creates it, and the claim is
-    released when the trial starts running.
-    """
-    def claimed(trial: optuna.Trial) -> Any:
-        claim.release()
-        return objective(trial)
-
-    def next_claim(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if not wait_for_work(study, target, poll_s, claim):
-            study.stop()
-
-    try:
-        if wait_for_work(study, target, poll_s, claim):
-            study.optimize(claimed, n_trials=None, timeout=timeout_s, catch=catch, callbacks=[*callbacks, next_claim])
-    finally:
-        claim.release()
-
-
-@contextlib.contextmanager
-def workdir_lock(layout: StudyLayout) -> Iterator[None]:
-    """One `finn-dse run` per work directory at a time (the lock dies with the process)."""
-    layout.root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = Path(layout.lock).read_text().strip() or "?"
-            raise ConfigError(f"{layout.root} is in use by another finn-dse run (pid {owner}); "
-                              "wait for it to finish or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

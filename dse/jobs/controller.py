@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dse.artifacts import StudyLayout, write_atomic, write_json
+from dse.artifacts import write_atomic, write_json
 from dse.errors import ConfigError, DSEError
 from dse.jobs.backends import BackendState, job_script, make_backend
 from dse.jobs.store import TERMINAL, JobRecord, JobStore
@@ -48,7 +48,7 @@ class JobContext:
     @property
     def study(self) -> optuna.Study:
         if self._study is None:
-            from dse.results import load_study
+            from dse.storage.database import load_study
 
             self._study = load_study(self.workdir, self.url)
         return self._study
@@ -60,13 +60,10 @@ class JobContext:
 def open_jobs(workdir: Path, storage: str | None = None) -> JobContext:
     """The job table of the study in ``workdir`` (``storage`` overrides the URL in study.json)."""
     workdir = Path(workdir).resolve()
-    layout = StudyLayout(workdir)
-    if not layout.meta.exists():
-        raise ConfigError(f"no FINN-DSE study in {workdir} (no study.json); run `finn-dse run STUDY.yaml "
-                          f"--workdir {workdir}` first")
-    meta = json.loads(layout.meta.read_text())
-    url = storage or layout.storage_from_meta(meta["storage"])
-    return JobContext(workdir=workdir, study_name=meta["study_name"], url=url, store=JobStore(url))
+    from dse.storage.database import read_meta, study_url
+
+    url = study_url(workdir, storage)
+    return JobContext(workdir=workdir, study_name=read_meta(workdir)["study_name"], url=url, store=JobStore(url))
 
 
 def _resolve_profile(profile: ClusterProfile | Path | str | None) -> ClusterProfile | None:

@@ -232,6 +232,6 @@ class JobStore:
 
 
 def _redact(url: str) -> str:
-    from dse.launch import redact
+    from dse.storage.urls import redact
 
     return redact(url)

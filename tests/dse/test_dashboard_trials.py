@@ -82,7 +82,7 @@ def test_write_trials_format_choice(tmp_path: Path) -> None:
 @pytest.mark.finn
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_write_trials_round_trip_on_smoke_study(smoke_workdir: Path, tmp_path: Path, suffix: str) -> None:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     study = load_study(smoke_workdir)
     path = write_trials(study, tmp_path / "out" / f"trials{suffix}")
@@ -117,7 +117,7 @@ def _get_json(url: str, server: subprocess.Popen[bytes], log: Path, wait_s: floa
 @pytest.mark.finn
 def test_dashboard_serves_study_with_our_plots(smoke_workdir: Path, tmp_path: Path) -> None:
     from dse.dashboard import LAYERS_PLOT_ID, PARETO_PLOT_ID, attach_plots, dashboard_url
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     # A copy, so the shared smoke study is not changed under other tests.
     workdir = shutil.copytree(smoke_workdir, tmp_path / "run")

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.finn]
 
 @pytest.fixture(scope="module")
 def bundle(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     study = load_study(smoke_workdir)
     front = sorted(t.number for t in study.best_trials)
@@ -26,7 +26,8 @@ def bundle(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 
 
 def test_run_leaves_database_trials_and_plot(smoke_workdir: Path) -> None:
-    from dse.results import load_study, trials_frame
+    from dse.results import trials_frame
+    from dse.storage.database import load_study
 
     frame = trials_frame(load_study(smoke_workdir))
     assert len(frame) == 4 and (frame.state == "COMPLETE").all()
@@ -137,7 +138,7 @@ def test_non_pareto_trial_exports_with_a_warning(smoke_workdir: Path, tmp_path: 
 
     import optuna
 
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     # A copy of the study with one clearly dominated trial added (its artifacts copied from trial 0).
     work = tmp_path / "w"

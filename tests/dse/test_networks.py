@@ -50,7 +50,8 @@ def check_designs(study: Any) -> dict[str, list[Any]]:
 
 @pytest.mark.slow
 def test_a_network_proposed_twice_is_trained_once(tmp_path: Path, mnist_root: Path) -> None:
-    from dse.study import finished_trials, run_study
+    from dse.study import run_study
+    from dse.storage.claims import finished_trials
 
     spec = parse_spec(_data("once", [32]))
     study = run_study(spec, tmp_path / "w", data_root=mnist_root, write_report=False)
@@ -98,7 +99,7 @@ def test_front_mode_errors_are_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.finn
 def test_every_front_design_exports_and_reproduces_in_finn(tmp_path: Path, mnist_root: Path) -> None:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     data = _data("front_export", [32], n_trials=1, evaluation={"finn_confirm": True, "export_model": True})
     study_file = tmp_path / "s.yaml"
@@ -135,7 +136,7 @@ def _states(db: Path) -> dict[int, str]:
 
 @pytest.mark.slow
 def test_kill_during_training_then_resume_loses_and_duplicates_no_design(tmp_path: Path, mnist_root: Path) -> None:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     data = _data("killed", [32, 64], n_trials=3, training={**TINY, "epochs": 3, "train_subset": 3000})
     study_file = tmp_path / "s.yaml"
@@ -176,7 +177,7 @@ def test_kill_during_training_then_resume_loses_and_duplicates_no_design(tmp_pat
 def test_two_workers_on_postgres_train_a_network_once(postgres_db: str, mnist_root: Path, tmp_path: Path) -> None:
     import optuna
 
-    from dse.study import finished_trials
+    from dse.storage.claims import finished_trials
 
     study_file = tmp_path / "s.yaml"
     study_file.write_text(yaml.safe_dump(_data("workers_front", [32], n_trials=4)))

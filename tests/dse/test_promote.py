@@ -27,7 +27,7 @@ def copy_study(src: Path, dst: Path) -> Path:
 
 
 def trial_attrs(workdir: Path) -> dict[int, dict[str, object]]:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     return {t.number: dict(t.user_attrs) for t in load_study(workdir).trials}
 

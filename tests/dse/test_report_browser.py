@@ -25,7 +25,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def report(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dse.report.page import write_report
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     return write_report(load_study(smoke_workdir), smoke_workdir, tmp_path_factory.mktemp("page") / "report.html")
 
@@ -68,7 +68,7 @@ def _cycles_labels(driver: object) -> list[str]:
 def test_page_renders_and_selection_follows_clicks(driver: object, report: Path, smoke_workdir: Path,
                                                     tmp_path: Path) -> None:
     from dse.report.page import report_data
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     data = report_data(load_study(smoke_workdir), smoke_workdir)
     designs = {t["number"]: [layer["name"] for layer in t["design"]["layers"]]

@@ -10,7 +10,7 @@ import pytest
 
 from dse.artifacts import TrialFiles
 from dse.report.page import hypervolume_history, report_data, write_report
-from dse.results import load_study
+from dse.storage.database import load_study
 
 IDS = ("pareto-2d", "pareto-3d", "parcoords", "hypervolume", "trial-select", "layer-cycles", "layer-resources",
        "folding-table", "utilization", "selected-title")

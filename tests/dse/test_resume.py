@@ -48,7 +48,7 @@ def _wait_mid_trial(db: Path, proc: subprocess.Popen[str]) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_interrupted_run_resumes_with_no_trial_lost(tmp_path: Path, mnist_root: Path, sig: signal.Signals) -> None:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     workdir = tmp_path / "w"
     proc = _start(workdir, 3)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dse.errors import ConfigError
-from dse.launch import load_profile, parse_profile, redact, require_server_storage
+from dse.launch import load_profile, parse_profile
+from dse.storage.urls import redact, require_server_storage
 from tests.conftest import ROOT, finn_dse
 from tests.dse.test_workers_postgres import STUDY, check_study
 from tests.services import SlurmCluster, assert_no_password, pgpass_env

@@ -9,7 +9,9 @@ import pytest
 from dse.artifacts import StudyLayout
 from dse.errors import ConfigError
 from dse.spec import parse_spec
-from dse.study import finished_trials, open_study, recover_orphans, workdir_lock
+from dse.study import open_study
+from dse.storage.claims import finished_trials
+from dse.storage.orphans import recover_orphans, workdir_lock
 
 SPEC = parse_spec({"name": "unit", "n_trials": 5})
 

@@ -56,7 +56,7 @@ def check_study(storage: str, n_trials: int) -> list:  # type: ignore[type-arg]
     """Exactly ``n_trials`` finished, none left running, every retry with its original's parameters."""
     from optuna.trial import TrialState
 
-    from dse.study import finished_trials
+    from dse.storage.claims import finished_trials
 
     study = load(storage)
     trials = study.get_trials(deepcopy=False)
@@ -136,9 +136,10 @@ def test_claims_never_exceed_the_budget(postgres_db: str) -> None:
 
     import optuna
 
-    from dse.claims import ClaimLock
-    from dse.launch import prepare_storage
-    from dse.study import finished_trials, make_storage, optimize_claimed
+    from dse.storage.claims import ClaimLock
+    from dse.storage.database import prepare_storage
+    from dse.storage.claims import finished_trials, optimize_claimed
+    from dse.storage.database import make_storage
 
     prepare_storage(postgres_db)
     optuna.create_study(study_name="budget", storage=postgres_db)

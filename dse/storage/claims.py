@@ -12,9 +12,14 @@ import fcntl
 import hashlib
 import logging
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +104,67 @@ class ClaimLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count towards the budget: done, or failed for a reason other than a dead worker."""
+    return _finished(study.get_trials(deepcopy=False))
+
+
+def _finished(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    from optuna.trial import TrialState
+
+    # Trials failed because their process died carry no fail_reason: they are retried, not counted.
+    # Design trials added for a trained network (evaluation.hardware: front) are not proposals.
+    return sum(1 for t in trials if t.user_attrs.get("role") != "design" and (
+               t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)))
+
+
+def wait_for_work(study: optuna.Study, target: int, poll_s: float, claim: ClaimLock) -> bool:
+    """Worker mode: claim one more trial (True), or False once the study has ``target`` finished.
+
+    True is returned holding ``claim``: the caller releases it once its trial is RUNNING in the
+    database (see :func:`optimize_claimed`), so no other worker can count the study short by
+    that trial. While finished and running trials reach the target, wait (polling every
+    ``poll_s``) instead of starting one too many: when a worker dies, its trial's heartbeat goes
+    stale, the trial is failed and re-enqueued with the same parameters, and a waiting worker
+    takes it (Optuna starts a WAITING trial before sampling a new one).
+    """
+    import optuna
+
+    while True:
+        claim.acquire()
+        optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)  # one snapshot for both counts
+        finished = _finished(trials)
+        if finished >= target:
+            claim.release()
+            return False
+        if finished + sum(t.state.name == "RUNNING" for t in trials) < target:
+            return True
+        claim.release()
+        time.sleep(poll_s)
+
+
+def optimize_claimed(study: optuna.Study, objective: Callable[[optuna.Trial], Any], *, target: int, poll_s: float,
+                     claim: ClaimLock, timeout_s: float | None = None, catch: tuple[type[Exception], ...] = (),
+                     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()) -> None:
+    """Run trials beside other processes until the study has ``target`` finished ones, never more.
+
+    Each trial is claimed (:func:`wait_for_work`) before Optuna creates it, and the claim is
+    released when the trial starts running.
+    """
+    def claimed(trial: optuna.Trial) -> Any:
+        claim.release()
+        return objective(trial)
+
+    def next_claim(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if not wait_for_work(study, target, poll_s, claim):
+            study.stop()
+
+    try:
+        if wait_for_work(study, target, poll_s, claim):
+            study.optimize(claimed, n_trials=None, timeout=timeout_s, catch=catch, callbacks=[*callbacks, next_claim])
+    finally:
+        claim.release()
