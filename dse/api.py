@@ -352,7 +352,7 @@ class Study:
         refused unless ``force`` (then replaced whole). CLI: ``finn-dse export``.
 
         >>> bundle = study.export(3, "bundle/")          # doctest: +SKIP
-        >>> # then, where Vivado/Vitis are: cd bundle && finn build build.yaml model.onnx
+        >>> # then, where Vivado/Vitis/XRT are set up: bundle/build.sh (runs finn build --batch)
         """
         from dse.export import export_bundle, parse_build_options
 

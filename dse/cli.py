@@ -209,7 +209,7 @@ def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
     bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options, force=force)
     out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
-    out.print(f"Build it where Vivado/Vitis are installed: cd {bundle.path} && finn build build.yaml model.onnx")
+    out.print(f"Build it where Vivado/Vitis/XRT are set up (see its README.md): {bundle.path / 'build.sh'}")
 
 
 @cli.command()
@@ -331,7 +331,7 @@ def front(model: Path, board: str | None, clock_ns: tuple[float, ...], min_fps: 
     out.print(f"Front: {paths['json']}; report: {paths['html']}; folding configs: {paths['designs']}/N/")
     for n in export_n:
         bundle = export_design(mf, n, out_dir / f"bundle-{n}")
-        out.print(f"Wrote bundle for design {n} to {bundle}: cd {bundle} && finn build build.yaml model.onnx")
+        out.print(f"Wrote bundle for design {n} to {bundle}; build it where Vivado/Vitis/XRT are set up: {bundle / 'build.sh'}")
     if not export_n:
         out.print(f"Export a design: finn-dse front {model} ... --export N --out {out_dir}")
 

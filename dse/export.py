@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
+from dse.build_script import build_instructions, write_build_script
 from dse.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_FILES = ("model.onnx", "folding_config.json", "build.yaml", "estimates.json", "README.md")
+BUNDLE_FILES = ("model.onnx", "folding_config.json", "build.yaml", "build.sh", "estimates.json", "README.md")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def provenance() -> dict[str, str]:
 
 
 def _readme(study: str, trial: int, design: str, dataset: str, input_shape: str, hw: dict[str, Any],
-            acc: dict[str, float]) -> str:
+            acc: dict[str, float], vitis_platform: str | None) -> str:
     source = "FINN estimate" if hw.get("source", "finn") == "finn" else "FINN-DSE estimators' estimate"
     return f"""# FINN-DSE bundle: study `{study}`, trial {trial}
 
@@ -125,11 +126,9 @@ These are FINN's pre-synthesis estimates, not measurements.
 - `build.yaml`: finn-plus DataflowBuildConfig (Vitis Alveo shell flow, U280, clock, folding file).
 - `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies, and
   provenance (study, trial, package versions).
+- `build.sh`: checks the build machine's set-up, then runs `finn build --batch build.yaml model.onnx`.
 
-## Build (needs finn-plus 1.6.1 with Vivado, Vitis and XRT, e.g. on a cluster node)
-```
-finn build build.yaml model.onnx
-```
+{build_instructions(vitis_platform)}
 Outputs go to `build/` (bitfile, PYNQ driver, deployment package). FIFO depths are sized by
 FINN's simulation-based sizing (`auto_fifo_depths`, `auto_fifo_strategy`). Other build options
 can be set at export (`finn-dse export ... --build-option KEY=VALUE`) or edited in `build.yaml`;
@@ -215,8 +214,9 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
     shutil.copyfile(files.model, out_dir / "model.onnx")
     shutil.copyfile(files.folding, out_dir / "folding_config.json")
     header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for study {study.study_name}, trial {trial_number}.\n"
-              "# Build with: finn build build.yaml model.onnx\n")
+              "# Build with: ./build.sh (checks the set-up, then: finn build --batch build.yaml model.onnx)\n")
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
+    write_build_script(out_dir)
     write_json(out_dir / "estimates.json", {
         "study": study.study_name, "trial": trial_number, "params": dict(trial.params),
         # network-level studies: the trained network and which design of its hardware front this is
@@ -235,4 +235,4 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
     design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
                                                 f"{trial.params.get('act_bits')}")
     write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset, shape,
-                                                estimate, accuracy))
+                                                estimate, accuracy, config.get("vitis_platform")))

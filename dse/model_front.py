@@ -169,6 +169,7 @@ def export_design(mf: ModelFront, number: int, out_dir: Path, *,
     import yaml
 
     import estimators as est
+    from dse.build_script import build_instructions, write_build_script
     from dse.export import build_config, provenance
 
     d = mf.design(number)
@@ -183,8 +184,9 @@ def export_design(mf: ModelFront, number: int, out_dir: Path, *,
     config = build_config(board=mf.board, clock_ns=d.clock_ns, mvau_wwidth_max=wwidth,
                           vitis_platform=est.get_board(mf.board).vitis_platform, options=build_options)
     header = (f"# FINN DataflowBuildConfig (finn-plus 1.6.1) for design {number} ({d.id}) of {mf.model.name}.\n"
-              "# Build with: finn build build.yaml model.onnx\n")
+              "# Build with: ./build.sh (checks the set-up, then: finn build --batch build.yaml model.onnx)\n")
     write_atomic(out_dir / "build.yaml", header + yaml.safe_dump(config, sort_keys=False))
+    write_build_script(out_dir)
     write_json(out_dir / "estimates.json", {
         "model": str(mf.model), "design": number, "hardware_design_id": d.id, "hardware": _estimate_dict(d),
         "mvau_wwidth_max": wwidth, "source": "FINN-DSE estimators (pre-synthesis)",
@@ -196,6 +198,5 @@ Design {d.id} ({d.ram_style} weight memories, resType {d.res_type}) on the {mf.b
 {d.dsp:,.0f} DSP, {d.energy_uj:,.1f} uJ per inference (FINN-DSE estimators, equal to FINN's own
 pre-synthesis estimate; not measurements).
 
-Build (finn-plus 1.6.1 with Vivado, Vitis and XRT): `finn build build.yaml model.onnx`
-""")
+{build_instructions(config.get("vitis_platform"))}""")
     return out_dir

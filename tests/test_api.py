@@ -145,7 +145,7 @@ def test_api_on_the_smoke_study(smoke_workdir: Path, tmp_path: Path) -> None:
     bundle = study.export(best, tmp_path / "bundle", build_options=["auto_fifo_strategy=live_fifo"])
     assert bundle.on_pareto_front and (bundle.path / "build.yaml").read_text().count("live_fifo") == 1
     assert sorted(p.name for p in bundle.path.iterdir()) == sorted(
-        ["model.onnx", "folding_config.json", "build.yaml", "estimates.json", "README.md"])
+        ["model.onnx", "folding_config.json", "build.yaml", "build.sh", "estimates.json", "README.md"])
     assert study.report(tmp_path / "r.html").stat().st_size > 100_000
     assert len(pd.read_csv(study.write_trials(tmp_path / "t.csv"))) == 4
 

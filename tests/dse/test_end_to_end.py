@@ -58,7 +58,7 @@ def test_bundle_loads_in_finn_and_reproduces_estimates(bundle: tuple[Path, int])
 
     out, trial = bundle
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["model.onnx", "folding_config.json", "build.yaml", "estimates.json", "README.md"])
+        ["model.onnx", "folding_config.json", "build.yaml", "build.sh", "estimates.json", "README.md"])
     cfg = DataflowBuildConfig.construct_from(out / "build.yaml")
     assert cfg.board == "U280" and cfg.shell_flow_type == ShellFlowType.VITIS_ALVEO
     assert cfg.synth_clk_period_ns == 5.0 and cfg.folding_config_file == (out / "folding_config.json").absolute()
@@ -66,7 +66,7 @@ def test_bundle_loads_in_finn_and_reproduces_estimates(bundle: tuple[Path, int])
     assert cfg._resolve_fpga_part() == "xcu280-fsvh2892-2L-e"
 
     assert_bundle_reproduces_estimates(out, trial)
-    assert "finn build build.yaml model.onnx" in (out / "README.md").read_text()
+    assert "finn build --batch build.yaml model.onnx" in (out / "README.md").read_text()
 
 
 def test_export_twice_gives_the_same_bundle(smoke_workdir: Path, bundle: tuple[Path, int], tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ def test_front_of_a_trained_model_prints_writes_and_exports(trained_onnx: Path, 
 
     for n in (0, 2):
         bundle = out / f"bundle-{n}"
+        assert (bundle / "build.sh").stat().st_mode & 0o111  # the bundle's executable build wrapper
         cfg = yaml.safe_load((bundle / "build.yaml").read_text())
         assert cfg["synth_clk_period_ns"] == 5.0 and cfg["folding_config_file"] == "folding_config.json"
         recorded = json.loads((bundle / "estimates.json").read_text())

@@ -128,6 +128,6 @@ def test_export_force_replaces_a_non_empty_folder(smoke_workdir: Path, bundle: t
     out.mkdir()
     (out / "old.txt").write_text("old")
     finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(bundle[0]), "--out", str(out), "--force")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "build.yaml", "estimates.json",
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "build.sh", "build.yaml", "estimates.json",
                                                      "folding_config.json", "model.onnx"]
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
