@@ -365,7 +365,7 @@ class Study:
         CLI: ``finn-dse report``."""
         from dse.report.page import write_report
 
-        return write_report(self.optuna, self.workdir, Path(out) if out is not None else None)
+        return write_report(self.optuna, self.workdir, Path(out) if out is not None else None, storage=self.storage)
 
     def write_trials(self, path: str | Path, *, fmt: str | None = None) -> Path:
         """Every trial as CSV or Parquet (by suffix, or ``fmt``); see :func:`dse.trials_export.export_frame`.

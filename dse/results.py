@@ -19,6 +19,15 @@ METRICS = ("design", "val_accuracy", "test_accuracy", "fps", "latency_us", "lut"
            "role", "network_id", "hardware_design_id", "finn_disagreement")
 
 
+def trial_attrs(study: optuna.Study, storage_url: str) -> dict[int, dict[str, Any]]:
+    """Each trial's user attributes with its ingested build/measurement results joined in
+    (synth_*, measured_*; they live in FINN-DSE's own table, dse.jobs.store)."""
+    from dse.jobs.store import job_results
+
+    results = job_results(storage_url, study.study_name)
+    return {t.number: {**t.user_attrs, **results.get(t.number, {})} for t in study.get_trials(deepcopy=False)}
+
+
 def pareto_numbers(study: optuna.Study) -> set[int]:
     """Trial numbers on the feasible Pareto front (Optuna's own front; constraints respected)."""
     return {t.number for t in study.best_trials}

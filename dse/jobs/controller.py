@@ -191,8 +191,9 @@ def ingest(ctx: JobContext, rec: JobRecord) -> bool:
     trial = next((t for t in ctx.study.get_trials(deepcopy=False) if t.number == rec.trial), None)
     if trial is None:
         raise ConfigError(f"job {rec.id}: study {rec.study!r} has no trial {rec.trial}")
+    known = {**trial.user_attrs, **ctx.store.results(rec.study).get(rec.trial, {})}  # earlier jobs' results too
     if rec.kind == "build" and rec.mode == "estimate-only":
-        attrs = ing.estimate_only_figures(out, dict(trial.user_attrs), job=rec.id)
+        attrs = ing.estimate_only_figures(out, known, job=rec.id)
     elif rec.kind == "build":
         build_dir = Path(result.get("build_dir") or out)
         clock = rec.options.get("clock_ns")
@@ -211,7 +212,7 @@ def ingest(ctx: JobContext, rec: JobRecord) -> bool:
             figures = derive_measurement(json.loads((out / "measurement.json").read_text()))
         attrs = ing.measurement_attrs(figures, label=label, device=rec.options.get("device"))
         attrs["measure_job"] = rec.id
-        if "synth_source" not in trial.user_attrs:
+        if "synth_source" not in known:
             attrs["synth_source"] = attrs["measure_source"]
     done = ctx.store.ingest(rec.id, attrs, study=rec.study, trial=rec.trial)
     if done:

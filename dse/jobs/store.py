@@ -13,9 +13,11 @@ because
 ``active_key`` is cleared when a job ends FAILED or CANCELLED, so it can be submitted again; a
 COMPLETED job keeps it (never rebuilt unless asked for with another configuration).
 
-Results are attached to the (finished) trial by writing rows of Optuna's own
-``trial_user_attributes`` table, JSON-encoded as Optuna encodes them, in the same transaction that
-marks the job ingested: ingestion happens once, or not at all.
+Results live in a second table of ours, ``finn_dse_trial_results`` (study, trial, key -> JSON
+value, and the job that gave it), written in the same transaction that marks the job ingested:
+ingestion happens once, or not at all. Optuna's tables are never written behind its back (a
+finished trial is immutable through its API); readers join the results to a trial's user
+attributes at read time (`job_results`, dse.results.trial_attrs).
 """
 from __future__ import annotations
 
@@ -60,6 +62,16 @@ JOBS = sa.Table(
     sa.Column("options", sa.Text, nullable=False, default="{}"),  # JSON: build options, profile, ...
     sa.Column("result", sa.Text, nullable=True),  # JSON: what the job reported
     sa.Column("ingested", sa.Boolean, nullable=False, default=False),
+)
+
+
+RESULTS = sa.Table(
+    "finn_dse_trial_results", _META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value_json", sa.Text, nullable=False),
+    sa.Column("job", sa.Integer, nullable=False),  # the job whose results these are
 )
 
 
@@ -204,31 +216,47 @@ class JobStore:
             return conn.execute(stmt.values(**values)).rowcount == 1
 
     def ingest(self, job_id: int, trial_attrs: Mapping[str, Any], *, study: str, trial: int) -> bool:
-        """Attach ``trial_attrs`` to the trial and mark the job ingested, in one transaction.
+        """Record ``trial_attrs`` as the trial's job results and mark the job ingested, in one
+        transaction (a later job's value for the same key replaces an earlier one).
 
         Returns False (and changes nothing) if the job was already ingested, e.g. by another
         controller at the same moment.
         """
-        from optuna.storages._rdb import models
-
-        attrs_table = models.TrialUserAttributeModel.__table__
-        trials = models.TrialModel.__table__
-        studies = models.StudyModel.__table__
         with self.engine.begin() as conn:
             claimed = conn.execute(JOBS.update().where(JOBS.c.id == job_id).where(JOBS.c.ingested.is_(False))
                                    .values(ingested=True)).rowcount
             if claimed != 1:
                 return False
-            trial_id = conn.execute(
-                sa.select(trials.c.trial_id).select_from(trials.join(studies, trials.c.study_id == studies.c.study_id))
-                .where(studies.c.study_name == study).where(trials.c.number == trial)).scalar()
-            if trial_id is None:
-                raise ConfigError(f"study {study!r} has no trial {trial} in {_redact(self.url)}")
             for key, value in trial_attrs.items():
-                conn.execute(attrs_table.delete().where(attrs_table.c.trial_id == trial_id)
-                             .where(attrs_table.c.key == key))
-                conn.execute(attrs_table.insert().values(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+                conn.execute(RESULTS.delete().where(RESULTS.c.study == study).where(RESULTS.c.trial == trial)
+                             .where(RESULTS.c.key == key))
+                conn.execute(RESULTS.insert().values(study=study, trial=trial, key=key, job=job_id,
+                                                     value_json=json.dumps(value)))
         return True
+
+    def results(self, study: str) -> dict[int, dict[str, Any]]:
+        """Every ingested job result of ``study``: trial number -> {attribute: value}."""
+        return _read_results(self.engine, study)
+
+
+def job_results(url: str, study: str) -> dict[int, dict[str, Any]]:
+    """The study's ingested job results, read without creating any table (none yet: {})."""
+    engine = _engine(url)
+    try:
+        if not sa.inspect(engine).has_table(RESULTS.name):
+            return {}
+        return _read_results(engine, study)
+    finally:
+        engine.dispose()
+
+
+def _read_results(engine: sa.Engine, study: str) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    query = sa.select(RESULTS.c.trial, RESULTS.c.key, RESULTS.c.value_json).where(RESULTS.c.study == study)
+    with engine.connect() as conn:
+        for trial, key, value in conn.execute(query.order_by(RESULTS.c.trial, RESULTS.c.key)):
+            out.setdefault(int(trial), {})[str(key)] = json.loads(value)
+    return out
 
 
 def _redact(url: str) -> str:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic
 from dse.report.pareto import hover_text, is_missing, out_label
-from dse.results import METRICS, param_columns, trials_frame
+from dse.results import METRICS, param_columns, trial_attrs, trials_frame
+from dse.storage.database import study_url
 from estimators.devices import RESOURCE_KINDS, Board, Resources, get_board, place_in_slrs
 
 if TYPE_CHECKING:
@@ -161,9 +162,11 @@ def selection_order(trials: list[dict[str, Any]]) -> list[int]:
     return [t["number"] for t in front] + [t["number"] for t in done if not t["pareto"]]
 
 
-def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
-    """Everything the page shows, as plain JSON-serialisable data."""
+def report_data(study: optuna.Study, workdir: Path, *, storage: str | None = None) -> dict[str, Any]:
+    """Everything the page shows, as plain JSON-serialisable data (``storage``: the study's URL
+    when it is not the one study.json names)."""
     workdir = Path(workdir)
+    attrs = trial_attrs(study, study_url(workdir, storage))
     board, clock_ns = _hardware(study)
     fit_margin = float(((study.user_attrs.get("spec") or {}).get("limits") or {}).get("fit_margin") or 0.0)
     frame = trials_frame(study).set_index("number", drop=False)
@@ -181,7 +184,7 @@ def report_data(study: optuna.Study, workdir: Path) -> dict[str, Any]:
             rel = t.user_attrs.get("artifact_dir")
             files = TrialFiles(workdir / rel if rel else StudyLayout(workdir).trial_dir(t.number))
             entry["design"] = _clean(trial_design(files, board, fit_margin=fit_margin))
-            synth = synthesis_entry(t.number, entry["metrics"], t.user_attrs)
+            synth = synthesis_entry(t.number, entry["metrics"], attrs[t.number])
             if synth is not None:
                 synthesis.append(_clean(synth))
         trials.append(entry)
@@ -209,10 +212,10 @@ def render_html(data: dict[str, Any]) -> str:
     return re.sub(r"\{\{(TITLE|DATA_JSON|PLOTLY_JS)\}\}", lambda m: values[m.group(1)], template)
 
 
-def write_report(study: optuna.Study, workdir: Path, out: Path | None = None) -> Path:
+def write_report(study: optuna.Study, workdir: Path, out: Path | None = None, *, storage: str | None = None) -> Path:
     """Write the report page (default workdir/report.html) atomically; returns its path."""
     workdir = Path(workdir)
     out = Path(out) if out is not None else workdir / "report.html"
-    write_atomic(out, render_html(report_data(study, workdir)))
+    write_atomic(out, render_html(report_data(study, workdir, storage=storage)))
     logger.debug("wrote study report %s", out)
     return out

@@ -167,7 +167,9 @@ def test_ingest_a_build_done_elsewhere(tmp_path: Path) -> None:
     (build.parent / "build.yaml").write_text("synth_clk_period_ns: 5.0\nboard: U280\n")
     rec = ingest_build_dir(tmp_path / "run", 0, build)
     assert rec.state == "COMPLETED" and rec.backend == "manual" and rec.ingested
-    attrs = optuna.load_study(study_name="tiny", storage=url).trials[0].user_attrs
+    from dse.results import trial_attrs
+
+    attrs = trial_attrs(optuna.load_study(study_name="tiny", storage=url), url)[0]
     assert attrs["synth_lut"] == 6690 and attrs["synth_job"] == rec.id and attrs["lut"] == 5807.0
     assert attrs["synth_fmax_mhz"] == pytest.approx(217.96, rel=1e-3)
     assert len(read_rows(tmp_path / "run")) == 16

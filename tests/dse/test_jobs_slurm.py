@@ -201,6 +201,7 @@ def test_job_table_on_postgresql(postgres_db: str) -> None:
     import optuna
 
     from dse.jobs.store import JobStore
+    from dse.results import trial_attrs as trial_results_of
 
     study = optuna.create_study(study_name="pg", storage=postgres_db, directions=["maximize"])
     trial = study.ask()
@@ -216,8 +217,10 @@ def test_job_table_on_postgresql(postgres_db: str) -> None:
         assert not store.update(first.id, state="FAILED")  # an ended job keeps its end
         assert store.ingest(first.id, {"synth_lut": 123.0, "synth_source": "test"}, study="pg", trial=0)
         assert not store.ingest(first.id, {"synth_lut": 456.0}, study="pg", trial=0)  # once only
-        attrs = optuna.load_study(study_name="pg", storage=postgres_db).trials[0].user_attrs
-        assert attrs == {"synth_lut": 123.0, "synth_source": "test"}
+        # Results live in our own table, joined at read time: Optuna's finished trial is untouched.
+        loaded = optuna.load_study(study_name="pg", storage=postgres_db)
+        assert loaded.trials[0].user_attrs == {}
+        assert trial_results_of(loaded, postgres_db)[0] == {"synth_lut": 123.0, "synth_source": "test"}
         other = JobStore(postgres_db)  # what another controller sees
         assert other.get(first.id).ingested and other.get(first.id).active_key == "pg/0/build/full/x"
         other.close()

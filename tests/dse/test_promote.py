@@ -27,9 +27,11 @@ def copy_study(src: Path, dst: Path) -> Path:
 
 
 def trial_attrs(workdir: Path) -> dict[int, dict[str, object]]:
-    from dse.storage.database import load_study
+    """What readers see of each trial: its attributes with the ingested job results joined."""
+    from dse.results import trial_attrs as joined
+    from dse.storage.database import load_study, study_url
 
-    return {t.number: dict(t.user_attrs) for t in load_study(workdir).trials}
+    return joined(load_study(workdir), study_url(workdir))
 
 
 def test_selection_spreads_over_the_front() -> None:
