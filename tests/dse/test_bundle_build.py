@@ -20,7 +20,7 @@ PLATFORM = "xilinx_u280_gen3x16_xdma_1_202211_1"
 
 @pytest.fixture(scope="module")
 def bundle(smoke_workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dse.results import load_study
+    from dse.storage.database import load_study
 
     front = sorted(t.number for t in load_study(smoke_workdir).best_trials)
     assert front, "the smoke study has no feasible Pareto trial"
