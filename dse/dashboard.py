@@ -3,25 +3,39 @@
 optuna-dashboard keeps custom plotly figures as study system attributes and shows them on the
 study's "Plot" page; it has no per-trial figures, so the per-layer view is one study-level figure
 of the Pareto-front designs. optuna-dashboard, plotly and wsgiref are imported inside functions.
+
+optuna-dashboard 0.21 reads constraints only in the list form of the samplers' old
+``constraints_func`` (system attr ``constraints``), not the named ones ``Trial.set_constraint``
+stores, and ranks its "Best Trials" over every COMPLETE trial, constraints ignored: a design the
+estimators stopped (accuracy 0, high fps, few LUTs) came out "best". Storing the list as well
+would double every constraint in Optuna's own ``trial.constraints`` (it merges both forms), so
+:func:`feasible_view` puts them into the dashboard's study API instead, with Optuna's feasible
+Pareto front (``study.best_trials``) as its best trials.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles
 from dse.errors import ConfigError
+from dse.storage.database import name_objectives
 from dse.storage.urls import redact
 from dse.report import pareto_figure, pareto_info
-from dse.results import trials_frame
+from dse.results import pareto_numbers, trials_frame
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
     import plotly.graph_objects
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +79,15 @@ def layers_figure(df: pd.DataFrame, workdir: Path) -> plotly.graph_objects.Figur
 
 
 def attach_plots(study: optuna.Study, *, workdir: Path | None = None) -> None:
-    """Store the Pareto figure (and, given the study's work directory, the per-layer bars) in the study.
+    """Store the Pareto figure (and, given the study's work directory, the per-layer bars) in the
+    study, and name its objectives.
 
     Calling it again replaces the figures. The per-layer figure reads each trial's estimate.json,
     which lives in the work directory, not in the storage.
     """
     from optuna_dashboard import save_plotly_graph_object
 
+    name_objectives(study)
     df = trials_frame(study)
     save_plotly_graph_object(study, pareto_figure(pareto_info(df)), graph_object_id=PARETO_PLOT_ID)
     ids = [PARETO_PLOT_ID]
@@ -85,6 +101,61 @@ def dashboard_url(host: str, port: int) -> str:
     """The browser address of a dashboard served on host:port (IPv6 hosts in brackets)."""
     host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{host}:{port}/dashboard/"
+
+
+_STUDY_DETAIL = re.compile(r"/api/studies/(\d+)")
+
+
+def _feasible_detail(detail: dict[str, Any], storage: optuna.storages.BaseStorage, study_id: int,
+                     after: int) -> dict[str, Any]:
+    """The dashboard's study detail with every trial's constraint values and the feasible front as
+    its best trials (the trials from ``after`` on, as the dashboard itself answers)."""
+    import optuna
+
+    frozen = storage.get_all_trials(study_id, deepcopy=False)
+    names = list(dict.fromkeys(k for t in frozen for k in t.constraints))  # one order for all trials
+    values = {t.number: [float(t.constraints[k]) for k in names if k in t.constraints] for t in frozen}
+    front = pareto_numbers(optuna.load_study(study_name=detail["name"], storage=storage))
+    trials = detail["trials"]
+    for t in trials:
+        t["constraints"] = values.get(t["number"], [])
+    detail["best_trials"] = [t for t in trials if t["number"] in front]
+    detail["trials"] = trials[after:]
+    return detail
+
+
+def feasible_view(app: WSGIApp, storage: optuna.storages.BaseStorage) -> WSGIApp:
+    """WSGI middleware over optuna-dashboard's app: its study API (``GET /api/studies/<id>``)
+    answers each trial's constraints and only feasible designs as best trials (see the module
+    doc). Every other request goes to the dashboard untouched."""
+    def view(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = _STUDY_DETAIL.fullmatch(environ.get("PATH_INFO", ""))
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        after = query.pop("after", ["0"])[-1]
+        if environ.get("REQUEST_METHOD") != "GET" or match is None or not after.isdigit():
+            return app(environ, start_response)  # a bad `after` gets the dashboard's own 400
+        # All trials from the dashboard (the front may hold any of them), cut to `after` here.
+        inner = {**environ, "QUERY_STRING": urllib.parse.urlencode(query, doseq=True)}
+        got: dict[str, Any] = {}
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            got.update(status=status, headers=headers)
+            return lambda _data: None
+
+        result = app(inner, keep)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        if got["status"].startswith("200"):
+            detail = _feasible_detail(json.loads(body), storage, int(match.group(1)), int(after))
+            body = json.dumps(detail).encode()
+            got["headers"] = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in got["headers"]]
+        start_response(got["status"], got["headers"])
+        return [body]
+
+    return view
 
 
 def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -107,7 +178,8 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> Non
     class _Server(WSGIServer):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-    app = wsgi(make_storage(storage_url))
+    storage = make_storage(storage_url)
+    app = feasible_view(wsgi(storage), storage)
     try:
         server = make_server(host, port, app, server_class=_Server, handler_class=_Handler)
     except OSError as err:

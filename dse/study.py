@@ -26,7 +26,7 @@ from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
 from dse.errors import BackendError, ConfigError
 from dse.spec import StudySpec
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
-from dse.storage.database import GRACE_S, HEARTBEAT_S, make_storage
+from dse.storage.database import GRACE_S, HEARTBEAT_S, make_storage, name_objectives
 from dse.storage.orphans import RUNNER_ATTR, recover_orphans, workdir_lock
 from dse.storage.urls import redact
 
@@ -141,6 +141,7 @@ def open_study(spec: StudySpec, storage_url: str, *, sampler_seed: int | None = 
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", spec.model_dump(mode="json"))
         study.set_user_attr("objectives", spec.objective_attrs)
+    name_objectives(study, spec.objective_attrs)
     return study
 
 

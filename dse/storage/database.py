@@ -128,3 +128,26 @@ def load_study(workdir: Path, storage_url: str | None = None) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=make_storage(url))
     except KeyError:
         raise ConfigError(f"study {name!r} not found in {redact(url)}") from None
+
+
+# Objective (trial attribute) -> the name optuna-dashboard shows instead of "Objective 0".
+METRIC_NAMES = {"val_accuracy": "validation accuracy", "fps": "throughput (frames/s)", "lut": "LUTs",
+                "latency_us": "latency (µs)", "bram18": "BRAM18", "uram": "URAM", "dsp": "DSP",
+                "energy_uj": "energy (µJ/inference)"}
+
+
+def name_objectives(study: optuna.Study, objective_attrs: list[str] | None = None) -> list[str] | None:
+    """Give the study's objectives their names (Optuna's ``study.set_metric_names``, which
+    optuna-dashboard shows); ``objective_attrs`` defaults to the study's stored ``objectives``.
+    Writes only when they change. Returns the names (None for a study that does not say)."""
+    import optuna
+
+    attrs = objective_attrs if objective_attrs is not None else study.user_attrs.get("objectives")
+    if not attrs or len(attrs) != len(study.directions):
+        return None
+    names = [METRIC_NAMES.get(a, a) for a in attrs]
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # public since 3.2
+            study.set_metric_names(names)
+    return names

@@ -165,3 +165,65 @@ def test_serve_refuses_port_in_use(tmp_path: Path) -> None:
             serve(url, port=port)
     assert "\n" not in str(err.value)
     assert dashboard_url("::1", 8080) == "http://[::1]:8080/dashboard/"
+
+
+def _dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
+    signs = [1 if d == "maximize" else -1 for d in directions]
+    return all(s * x >= s * y for s, x, y in zip(signs, a, b)) and a != b
+
+
+def test_dashboard_api_has_constraints_names_and_feasible_best_trials(tmp_path: Path, mnist_root: Path) -> None:
+    """A real study with designs the estimators stopped (accuracy 0, few LUTs: on the unconstrained
+    front) served by `finn-dse dashboard`: optuna-dashboard's own study API names the objectives,
+    carries every trial's constraint values and ranks only feasible designs as best."""
+    from dse.spec import parse_spec
+    from dse.study import run_study
+
+    spec = parse_spec({
+        "name": "dash", "dataset": "mnist", "sampler": "random", "seed": 3, "n_trials": 6,
+        "training": {"epochs": 1, "train_subset": 600, "val_size": 500, "batch_size": 100},
+        "space": {"family": "tfc", "weight_bits": [2], "act_bits": [2], "hidden_width": [32], "hidden_layers": [2],
+                  "folding": {"target_fps": {"low": 1e4, "high": 1e6}}},
+        "limits": {"min_fps": 1e5},
+        "evaluation": {"hardware": "per_trial", "finn_confirm": False, "export_model": False}})
+    workdir = tmp_path / "run"
+    study = run_study(spec, workdir, data_root=mnist_root, write_report=False)
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    stopped = {t.number for t in complete if t.user_attrs.get("stopped_by") == "estimator"}
+    feasible = {t.number for t in study.best_trials}
+    unconstrained = {t.number for t in complete
+                     if not any(_dominates(o.values, t.values, spec.directions) for o in complete)}
+    assert stopped & unconstrained and feasible, "the fixture must have a stopped design a plain front would rank"
+
+    port, log = _free_port(), tmp_path / "server.log"
+    exe = Path(sys.executable).with_name("finn-dse")
+    with log.open("wb") as out:  # a file, not a pipe: a full pipe would block the server
+        server = subprocess.Popen([str(exe), "dashboard", "--workdir", str(workdir), "--port", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        (summary,) = _get_json(f"{base}/api/studies", server, log, wait_s=60)["study_summaries"]
+        detail = _get_json(f"{base}/api/studies/{summary['study_id']}", server, log)
+        assert detail["objective_names"] == ["validation accuracy", "throughput (frames/s)", "LUTs"]
+        by_number = {t["number"]: t for t in detail["trials"]}
+        assert sorted(by_number) == [t.number for t in study.trials]
+        for t in complete:
+            assert sorted(by_number[t.number]["constraints"]) == sorted(t.constraints.values()), t.number
+            assert by_number[t.number]["constraints"], f"trial {t.number} has no constraint values in the dashboard"
+        assert all(max(by_number[n]["constraints"]) > 0 for n in stopped)
+        best = {t["number"] for t in detail["best_trials"]}
+        assert best == feasible and not best & stopped
+        assert all(v <= 0 for t in detail["best_trials"] for v in t["constraints"])
+        # The dashboard's incremental poll (?after=N): later trials only, the same best trials.
+        later = _get_json(f"{base}/api/studies/{summary['study_id']}?after=3", server, log)
+        assert [t["number"] for t in later["trials"]] == [t.number for t in study.trials][3:]
+        assert {t["number"] for t in later["best_trials"]} == feasible
+        with urllib.request.urlopen(f"{base}/dashboard/", timeout=5) as resp:
+            assert resp.status == 200
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
