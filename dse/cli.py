@@ -2,6 +2,7 @@
 environment. User mistakes end in one line and exit code 1 (tracebacks only with --debug)."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dse import api
 from dse.errors import DSEError, cut
+from dse.workdirs import resolve_workdir
 
 # Piped output (logs, CI, tests) gets wide lines instead of rich's 80-column default.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -110,6 +112,38 @@ def cli(debug: bool) -> None:
     _setup_logging(debug)
 
 
+_WORKDIR_HELP = "The study's work directory [default: runs/NAME for --study, else the only study under runs/]."
+_STUDY_HELP = "Study name or study file: its work directory is runs/<name> (when --workdir is not given)."
+
+
+class _BadInput(click.ClickException):
+    """A ConfigError that exits 2 (bad input), printed as the one line other errors are."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {cut(self.message)}", err=True)
+
+
+def _workdir(workdir: Path | None, study_ref: str | None) -> Path:
+    from dse.errors import ConfigError
+
+    try:
+        return resolve_workdir(workdir, study_ref)
+    except ConfigError as err:  # no study, or several, under runs/
+        raise _BadInput(str(err)) from None
+
+
+def _workdir_option(f: Any) -> Any:
+    """--workdir, optional where one study is meant: from --study NAME|FILE, or the only one under runs/."""
+    @click.option("--workdir", type=click.Path(path_type=Path), help=_WORKDIR_HELP)
+    @click.option("--study", "study_ref", metavar="NAME|FILE", help=_STUDY_HELP)
+    @functools.wraps(f)
+    def command(*args: Any, workdir: Path | None, study_ref: str | None, **kwargs: Any) -> Any:
+        return f(*args, workdir=_workdir(workdir, study_ref), **kwargs)
+    return command
+
+
 @cli.command()
 @click.argument("study_file", type=click.Path(path_type=Path))
 @click.option("--workdir", type=click.Path(path_type=Path), help="Work directory [default: runs/<study name>].")
@@ -146,7 +180,7 @@ def _print_front(study: api.Study) -> None:
 
 
 @cli.command()
-@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@_workdir_option
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 def pareto(workdir: Path, storage: str | None) -> None:
     """Print the Pareto front of a study as a table."""
@@ -154,7 +188,7 @@ def pareto(workdir: Path, storage: str | None) -> None:
 
 
 @cli.command()
-@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@_workdir_option
 @click.option("-o", "--out", "out_path", type=click.Path(path_type=Path), help="HTML file [default: WORKDIR/report.html].")
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 def report(workdir: Path, out_path: Path | None, storage: str | None) -> None:
@@ -164,7 +198,7 @@ def report(workdir: Path, out_path: Path | None, storage: str | None) -> None:
 
 
 @cli.command()
-@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@_workdir_option
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
@@ -178,7 +212,7 @@ def dashboard(workdir: Path, storage: str | None, host: str, port: int) -> None:
 
 
 @cli.command()
-@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@_workdir_option
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write all trials as CSV.")
 @click.option("--parquet", "parquet_path", type=click.Path(path_type=Path), help="Write all trials as Parquet.")
@@ -196,7 +230,7 @@ def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_pa
 
 
 @cli.command()
-@click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
+@_workdir_option
 @click.option("--trial", "trial", required=True, type=click.IntRange(min=0), help="Trial number to export.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Bundle directory.")
 @click.option("--storage", help="Optuna storage URL, if the study used one.")
@@ -385,7 +419,7 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
     """
     import socket
 
-    from dse.storage.claims import finished_trials
+    from dse.study import finished_trials
 
     study = api.worker(study_file, storage=storage, workdir=workdir, n_trials=n_trials,
                        data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s)
@@ -420,7 +454,7 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
            n_trials: int | None, data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Submit WORKERS `finn-dse worker` processes for STUDY_FILE as one Slurm job array."""
     from dse.errors import ConfigError
-    from dse.storage.urls import redact
+    from dse.launch import redact
 
     if not slurm:
         raise ConfigError("launch needs --slurm (Slurm is the only scheduler it submits to)")
@@ -438,14 +472,13 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
     out.print(f"Stop them: scancel {sub.array_id}")
 
 
-_WORKDIR = click.option("--workdir", required=True, type=click.Path(path_type=Path), help="The study's work directory.")
 _STORAGE = click.option("--storage", help="Optuna storage URL, if the study used one.")
 _PROFILE = click.option("--profile", type=click.Path(path_type=Path),
                         help="Cluster profile (YAML) with build:/measure: sections, e.g. studies/clusters/noctua2.yaml.")
 
 
 @cli.command()
-@_WORKDIR
+@_workdir_option
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Pareto candidates to build.")
 @click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
 @click.option("--mode", type=click.Choice(["full", "estimate-only"]), default="full", show_default=True,
@@ -473,19 +506,20 @@ def promote(workdir: Path, top: int, backend: str, mode: str, profile: Path | No
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--workdir", type=click.Path(path_type=Path), help="The study's work directory.")
+@click.option("--workdir", type=click.Path(path_type=Path), help=_WORKDIR_HELP)
+@click.option("--study", "study_ref", metavar="NAME|FILE", help=_STUDY_HELP)
 @_STORAGE
 @click.option("--trial", type=click.IntRange(min=0), help="Only this trial's jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job records as JSON.")
 @click.pass_context
-def jobs(ctx: click.Context, workdir: Path | None, storage: str | None, trial: int | None, as_json: bool) -> None:
+def jobs(ctx: click.Context, workdir: Path | None, study_ref: str | None, storage: str | None, trial: int | None,
+         as_json: bool) -> None:
     """List the study's build and measurement jobs (finished ones are ingested on the way).
 
-    `finn-dse jobs cancel ID --workdir DIR` cancels one; `finn-dse jobs wait --workdir DIR` waits."""
+    `finn-dse jobs cancel ID` cancels one; `finn-dse jobs wait` waits (both take --workdir too)."""
     if ctx.invoked_subcommand is not None:
         return
-    if workdir is None:
-        raise click.UsageError("give --workdir (or a subcommand: cancel, wait)")
+    workdir = _workdir(workdir, study_ref)
     import json
 
     from dse.jobs.controller import format_jobs
@@ -500,7 +534,7 @@ def jobs(ctx: click.Context, workdir: Path | None, storage: str | None, trial: i
 
 @jobs.command("cancel")
 @click.argument("job_id", type=click.IntRange(min=1))
-@_WORKDIR
+@_workdir_option
 @_STORAGE
 def jobs_cancel(job_id: int, workdir: Path, storage: str | None) -> None:
     """Cancel job JOB_ID (scancel on Slurm); it ends CANCELLED."""
@@ -511,7 +545,7 @@ def jobs_cancel(job_id: int, workdir: Path, storage: str | None) -> None:
 
 
 @jobs.command("wait")
-@_WORKDIR
+@_workdir_option
 @_STORAGE
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=3600, show_default=True,
               help="Seconds to wait at most.")
@@ -524,7 +558,7 @@ def jobs_wait(workdir: Path, storage: str | None, timeout_s: float) -> None:
 
 
 @cli.command()
-@_WORKDIR
+@_workdir_option
 @click.option("--trial", required=True, type=click.IntRange(min=0), help="Trial whose build to measure.")
 @click.option("--backend", type=click.Choice(["local", "slurm"]), default="slurm", show_default=True)
 @_PROFILE
@@ -543,7 +577,7 @@ def measure(workdir: Path, trial: int, backend: str, profile: Path | None, stora
 
 
 @cli.command()
-@_WORKDIR
+@_workdir_option
 @click.option("--trial", required=True, type=click.IntRange(min=0), help="Trial the build belongs to.")
 @click.option("--build-dir", required=True, type=click.Path(path_type=Path), help="The finn build output directory.")
 @_STORAGE
@@ -554,7 +588,7 @@ def ingest(workdir: Path, trial: int, build_dir: Path, storage: str | None) -> N
 
 
 @cli.command()
-@_WORKDIR
+@_workdir_option
 @click.option("--min-samples", type=click.IntRange(min=2), default=5, show_default=True,
               help="Synthesized nodes needed per node type and resource before a correction is fitted.")
 @click.option("--kind", type=click.Choice(["affine", "scale"]), default="affine", show_default=True)
