@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout, TrialFiles
 from dse.errors import ConfigError
+from dse.text import plural
 
 if TYPE_CHECKING:
     import optuna
@@ -208,7 +209,7 @@ class Study:
     def __repr__(self) -> str:
         from dse.storage.claims import finished_trials
 
-        return (f"<dse.Study {self.name!r}: {finished_trials(self.optuna)} finished trials, "
+        return (f"<dse.Study {self.name!r}: {plural(finished_trials(self.optuna), 'finished trial')}, "
                 f"{len(self.optuna.best_trials)} on the Pareto front; work dir {self.workdir}>")
 
     # -- running -------------------------------------------------------------------------------
@@ -623,7 +624,7 @@ def jobs(workdir: str | Path, *, storage: str | None = None, trial: int | None =
     return list_jobs(Path(workdir), storage=storage, trial=trial)
 
 
-def measure(workdir: str | Path, trial: int, *, backend: str = "slurm", profile: str | Path | None = None,
+def measure(workdir: str | Path, trial: int, *, backend: str = "local", profile: str | Path | None = None,
             storage: str | None = None, batch_size: int = 10000, device: str | None = None,
             duration_s: float = 20.0) -> Any:
     """Submit a board measurement of a trial's synthesized build (``finn-dse measure``): the

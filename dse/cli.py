@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dse import api
 from dse.errors import DSEError, cut
+from dse.text import plural
 from dse.workdirs import resolve_workdir
 
 # Piped output (logs, CI, tests) gets wide lines instead of rich's 80-column default.
@@ -172,7 +173,7 @@ def _print_front(study: api.Study) -> None:
     from dse.report import pareto_table
 
     frame = study.trials()
-    out.print(pareto_table(frame, title=f"Pareto front of {study.name} ({len(frame)} trials)"))
+    out.print(pareto_table(frame, title=f"Pareto front of {study.name} ({plural(len(frame), 'trial')})"))
     html = study.workdir / "pareto.html"
     if html.exists():
         out.print(f"Interactive plot: {html}")
@@ -424,7 +425,7 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
     study = api.worker(study_file, storage=storage, workdir=workdir, n_trials=n_trials,
                        data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s)
     out.print(f"worker {socket.gethostname()}:{os.getpid()} done: study {study.name} has "
-              f"{finished_trials(study.optuna)} finished trials")
+              f"{plural(finished_trials(study.optuna), 'finished trial')}")
 
 
 @cli.command()
@@ -465,7 +466,7 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
                       heartbeat_s=heartbeat_s, grace_s=grace_s)
     sub, study = done.submission, done.study
     out.print(f"Submitted {workers} workers for study {study.name} as Slurm job array {sub.array_id} "
-              f"(tasks {', '.join(sub.task_ids)}); the study has {done.finished} of {done.target} trials")
+              f"(tasks {', '.join(sub.task_ids)}); the study has {done.finished} of {plural(done.target, 'trial')}")
     out.print(f"Watch the jobs: squeue -j {sub.array_id}   and when they end: sacct -j {sub.array_id} -X")
     out.print(f"Worker logs: {sub.folder}/{sub.array_id}_<task>_0_log.out (and .err)")
     out.print(f"Study progress: finn-dse trials --workdir {study.workdir}   (storage {redact(study.storage)})")
@@ -473,6 +474,9 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
 
 
 _STORAGE = click.option("--storage", help="Optuna storage URL, if the study used one.")
+# One default for promote and measure: here, unless --backend slurm (with a --profile) says otherwise.
+_BACKEND = click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+                        help="Where the jobs run: this machine or Slurm.")
 _PROFILE = click.option("--profile", type=click.Path(path_type=Path),
                         help="Cluster profile (YAML) with build:/measure: sections, e.g. studies/clusters/noctua2.yaml.")
 
@@ -480,7 +484,7 @@ _PROFILE = click.option("--profile", type=click.Path(path_type=Path),
 @cli.command()
 @_workdir_option
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True, help="Pareto candidates to build.")
-@click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@_BACKEND
 @click.option("--mode", type=click.Choice(["full", "estimate-only"]), default="full", show_default=True,
               help="full: finn build with synthesis (Vivado, Vitis, XRT); estimate-only: FINN's estimate flow.")
 @_PROFILE
@@ -560,7 +564,7 @@ def jobs_wait(workdir: Path, storage: str | None, timeout_s: float) -> None:
 @cli.command()
 @_workdir_option
 @click.option("--trial", required=True, type=click.IntRange(min=0), help="Trial whose build to measure.")
-@click.option("--backend", type=click.Choice(["local", "slurm"]), default="slurm", show_default=True)
+@_BACKEND
 @_PROFILE
 @_STORAGE
 @click.option("--batch-size", type=click.IntRange(min=1), default=10000, show_default=True)

@@ -37,6 +37,7 @@ from dse.designs import family_of
 from dse.evaluate import NOT_TRAINED_ACCURACY, _design_record, _hardware_estimate_dict, train_point
 from dse.parents import _locked
 from dse.screen import Screening, hardware_violations, screen
+from dse.text import plural
 from search_spaces import DesignPoint
 from search_spaces.base import FoldingPoint
 
@@ -236,7 +237,7 @@ def deferral(spec: StudySpec, designs: Sequence[Screening], shape: dict[str, Any
         if not any(_dominates(q, p) for q in front):
             return None
     return (f"deferred: even at an optimistic {opt:.2%} accuracy (a network at least as big + "
-            f"{spec.evaluation.defer_headroom:.0%}) each of its {len(designs)} designs is dominated by the study's front")
+            f"{spec.evaluation.defer_headroom:.0%}) each of its {plural(len(designs), 'design')} is dominated by the study's front")
 
 
 # --- the network trial ----------------------------------------------------------------------
@@ -316,7 +317,7 @@ def run_network(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layout
                 attrs.update({k: record[k] for k in ("val_accuracy", "test_accuracy") if k in record},
                              repeat_of=owner, stopped_by="repeat",
                              reason=f"network already trained by trial {owner}: its weights, records and "
-                                    f"{record.get('n_designs', 0)} designs are reused")
+                                    f"{plural(record.get('n_designs', 0), 'design')} are reused")
                 return NetworkOutcome(values=None, constraints={}, attrs=attrs, stopped_by="repeat",
                                       reason=attrs["reason"], seconds=seconds)
         if record is None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
 from dse.errors import BackendError, ConfigError
 from dse.spec import StudySpec
+from dse.text import plural
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
 from dse.storage.database import GRACE_S, HEARTBEAT_S, make_storage, name_objectives
 from dse.storage.orphans import RUNNER_ATTR, recover_orphans, workdir_lock
@@ -276,13 +277,13 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                                      + (int.from_bytes(os.urandom(3), "little") if worker else 0))
         save_meta(layout, spec, url)
         if done >= target:
-            logger.info("study %s already has %d finished trials (target %d)", spec.name, done, target)
+            logger.info("study %s already has %s (target %d)", spec.name, plural(done, "finished trial"), target)
             claim.close()
             if write_report:
                 write_pareto(study, layout)
             return study
-        logger.info("study %s: %d of %d trials finished; running %d more (work dir %s)", spec.name, done,
-                    target, target - done, layout.root)
+        logger.info("study %s: %d of %s finished; running %d more (work dir %s)", spec.name, done,
+                    plural(target, "trial"), target - done, layout.root)
         if observer is not None:
             observer.study_started(done, target)
         data = _data_loader(spec, data_root)
@@ -377,7 +378,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                                callbacks=[after_trial])
         finally:
             claim.close()
-        logger.info("study %s: %d trials in %.0f s", spec.name, finished_trials(study) - done,
+        logger.info("study %s: %s in %.0f s", spec.name, plural(finished_trials(study) - done, "trial"),
                     time.perf_counter() - started)
     return study
 

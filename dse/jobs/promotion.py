@@ -198,7 +198,7 @@ def _local_board_or_fail() -> None:
         raise BackendError(f"cannot measure on this machine: {missing_text(checks)}")
 
 
-def measure(workdir: Path, trial: int, *, backend: str = "slurm", profile: ClusterProfile | Path | str | None = None,
+def measure(workdir: Path, trial: int, *, backend: str = "local", profile: ClusterProfile | Path | str | None = None,
             storage: str | None = None, batch_size: int = 10000, device: str | None = None,
             duration_s: float = 20.0) -> JobRecord:
     """Submit a board measurement of ``trial``'s synthesized build (its latest COMPLETED full build).

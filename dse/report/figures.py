@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dse.report.pareto import ParetoInfo, pareto_info
+from dse.text import plural
 
 if TYPE_CHECKING:
     import plotly.graph_objects
@@ -56,7 +57,7 @@ def pareto_figure(info: ParetoInfo, *, title: str = "Pareto front") -> plotly.gr
         fig.update_yaxes(title_text=p.y_title, type="log" if p.y_log else "linear", row=1, col=col)
     complete = f" ({info.n_complete} complete)" if info.n_complete != info.n_trials else ""
     fig.update_layout(
-        title=f"{title} — {info.n_trials} trials{complete}, {info.n_pareto} on the Pareto front",
+        title=f"{title} — {plural(info.n_trials, 'trial')}{complete}, {info.n_pareto} on the Pareto front",
         template="plotly_white", height=540, hovermode="closest", margin={"b": 120},
         legend={"orientation": "h", "yanchor": "bottom", "y": -0.25, "x": 0},
     )

@@ -52,3 +52,17 @@ def test_missing_data_says_how_to_provide_it(tmp_path: Path) -> None:
     proc = finn_dse("fetch-data", "--data-root", str(tmp_path / "data"), check=False, env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert str(tmp_path / "data" / "mnist") in proc.stderr and "FINN_DSE_DATA" in proc.stderr
+
+
+def test_promote_and_measure_have_one_backend_default() -> None:
+    import inspect
+
+    from dse import api
+    from dse.jobs import promotion
+
+    helps = {c: finn_dse(c, "--help").stdout for c in ("promote", "measure")}
+    for text in helps.values():
+        assert "--backend [local|slurm]" in text and "[default: local]" in " ".join(text.split())
+    defaults = {inspect.signature(f).parameters["backend"].default
+                for f in (api.promote, api.measure, promotion.promote, promotion.measure)}
+    assert defaults == {"local"}

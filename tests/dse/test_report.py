@@ -194,3 +194,11 @@ def test_write_pareto_html(df: pd.DataFrame, tmp_path: Path) -> None:
         assert f"trial {n}" in html
     assert "trial 4" not in html and "trial 5" not in html
     assert [p.name for p in out.parent.iterdir()] == ["pareto.html"]  # no temp file left behind
+
+
+def test_counts_read_in_the_right_number() -> None:
+    from dse.text import plural
+
+    assert (plural(1, "trial"), plural(0, "trial"), plural(12_500, "trial")) == ("1 trial", "0 trials", "12,500 trials")
+    title = pareto_figure(pareto_info(pd.DataFrame([row(0, pareto=True)]))).layout.title.text
+    assert "— 1 trial, 1 on the Pareto front" in title and "1 trials" not in title
