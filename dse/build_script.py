@@ -131,9 +131,9 @@ Then build:
 ```
 ./build.sh                    # or: ./build.sh --skip-dep-update
 ```
-`build.sh` checks the set-up first (`./build.sh --check` only checks) and ends with one line
-naming what is missing; then it runs `finn build --batch build.yaml model.onnx` here (output in
-`finn_build.log`). `--batch` matters: without it and without a terminal (a batch job), finn-plus
+`build.sh` checks the set-up first (`./build.sh --check` only checks): anything missing ends it
+with one line naming it and what to set. Then it runs `finn build --batch build.yaml model.onnx`
+here (output in `finn_build.log`; a stop of finn's is one line too, the log has the rest). `--batch` matters: without it and without a terminal (a batch job), finn-plus
 opens its set-up wizard and stops with "Aborted!". As a Slurm job, after the `source` lines
 (sbatch passes the environment on): `sbatch --chdir "$PWD" --time 12:00:00 --wrap ./build.sh`.
 """
