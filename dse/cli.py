@@ -238,12 +238,17 @@ def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_pa
 @click.option("--build-option", "build_options", multiple=True, metavar="KEY=VALUE",
               help="Extra finn-plus DataflowBuildConfig field for build.yaml, e.g. auto_fifo_strategy=live_fifo "
                    "(repeatable).")
-@click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out directory (an edited build.yaml there is kept "
+              "as build.yaml.previous).")
 def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...],
            force: bool) -> None:
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
     bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options, force=force)
     out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
+    if bundle.edited_now:
+        out.print(f"The replaced bundle's build.yaml differed from the new one: kept as {bundle.kept_build_yaml}")
+    elif bundle.kept_build_yaml is not None:
+        out.print(f"An earlier edited build.yaml is still kept as {bundle.kept_build_yaml}")
     out.print(f"Build it where Vivado/Vitis/XRT are set up (see its README.md): {bundle.path / 'build.sh'}")
 
 

@@ -32,6 +32,12 @@ class Bundle:
     path: Path
     trial: int
     on_pareto_front: bool
+    kept_build_yaml: Path | None = None  # build.yaml.previous: an edited build.yaml a re-export kept
+    edited_now: bool = False  # kept_build_yaml is the build.yaml this export replaced (else an earlier one)
+
+
+# A forced re-export keeps the old bundle's build.yaml here when it differs from the new one.
+PREVIOUS_BUILD_YAML = "build.yaml.previous"
 
 
 # Keys the bundle fixes because the estimate depends on them: changing them builds another design.
@@ -140,7 +146,8 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} is a file; give a directory for the bundle")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise ConfigError(f"--out {out_dir} is not empty; give an empty or new directory, or --force to replace it")
+        raise ConfigError(f"--out {out_dir} is not empty; give an empty or new directory, or --force to replace it "
+                          f"(a build.yaml you edited there is kept as {PREVIOUS_BUILD_YAML})")
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:
@@ -158,7 +165,8 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
                   build_options: Mapping[str, Any] | None = None, force: bool = False) -> Bundle:
     """Write the bundle of ``trial_number`` to ``out_dir``: built in a temporary directory beside it
     and renamed into place, so a failure leaves no partial bundle. A non-empty ``out_dir`` is
-    refused unless ``force`` (then it is replaced)."""
+    refused unless ``force`` (then it is replaced; its build.yaml, where it differs from the new
+    one, e.g. edited by hand, is kept in the new bundle as build.yaml.previous)."""
     import tempfile
 
     from dse.spec import parse_spec
@@ -198,11 +206,28 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     tmp.chmod(0o755)  # mkdtemp's 0700 would make the bundle private
     try:
         _write_bundle(tmp, study, trial, files, spec, estimate, accuracy, config, on_front)
+        edited_now = _keep_edited_build_yaml(out_dir, tmp)
+        kept = out_dir / PREVIOUS_BUILD_YAML if (tmp / PREVIOUS_BUILD_YAML).exists() else None
         _publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Bundle(out_dir, trial_number, on_front)
+    if edited_now:
+        logger.warning("the build.yaml in %s differed from the new one (edited?): kept as %s", out_dir, kept)
+    return Bundle(out_dir, trial_number, on_front, kept, edited_now)
+
+
+def _keep_edited_build_yaml(out_dir: Path, new: Path) -> bool:
+    """Copy ``out_dir``'s build.yaml into the new bundle ``new`` as build.yaml.previous if it
+    differs from the new build.yaml (a forced re-export must not lose a user's edits silently);
+    else carry over a build.yaml.previous an earlier re-export kept. True when this one was edited."""
+    old, previous = out_dir / "build.yaml", out_dir / PREVIOUS_BUILD_YAML
+    if old.is_file() and old.read_bytes() != (new / "build.yaml").read_bytes():
+        shutil.copyfile(old, new / PREVIOUS_BUILD_YAML)
+        return True
+    if previous.is_file():
+        shutil.copyfile(previous, new / PREVIOUS_BUILD_YAML)
+    return False
 
 
 def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFiles, spec: Any,

@@ -131,3 +131,24 @@ def test_export_force_replaces_a_non_empty_folder(smoke_workdir: Path, bundle: t
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "build.sh", "build.yaml", "estimates.json",
                                                      "folding_config.json", "model.onnx"]
     assert [p.name for p in tmp_path.iterdir()] == ["b"]
+
+
+def test_forced_re_export_keeps_an_edited_build_yaml(smoke_workdir: Path, bundle: tuple[int, Path], tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    args = ("export", "--workdir", str(smoke_workdir), "--trial", str(bundle[0]), "--out", str(out))
+    finn_dse(*args)
+    fresh = (out / "build.yaml").read_text()
+    edited = fresh + "auto_fifo_strategy: characterize\n"  # what a user tuning the build would do
+    (out / "build.yaml").write_text(edited)
+    refused = finn_dse(*args, check=False)
+    assert refused.returncode == 1 and "build.yaml.previous" in refused.stderr
+    proc = finn_dse(*args, "--force")
+    assert (out / "build.yaml").read_text() == fresh and (out / "build.yaml.previous").read_text() == edited
+    assert f"kept as {out / 'build.yaml.previous'}" in proc.stdout
+    # Forced again, unedited: the kept edit is carried over, not lost.
+    proc = finn_dse(*args, "--force")
+    assert (out / "build.yaml.previous").read_text() == edited and "still kept as" in proc.stdout
+    # Nothing edited, nothing kept: the plain bundle.
+    (out / "build.yaml.previous").unlink()
+    proc = finn_dse(*args, "--force")
+    assert not (out / "build.yaml.previous").exists() and "kept as" not in proc.stdout + proc.stderr
