@@ -5,6 +5,7 @@ The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in
   nodes: [{name, op_type, pe, simd, cycles, lut, bram18, uram, dsp}],
   totals: {lut, bram18, uram, dsp}, max_cycles, bottleneck, critical_path_cycles, fps, latency_ns,
   fits, limiting_resource, utilization, slr_placement {fits, slr_of, message}, target_fps, target_met, limiting_layers, best_reachable_fps,
+  wwidth_limited_layers (layers the SIMD x weight bits cap holds back: target out of reach, or --fit already fastest),
   folding (FINN folding config), finn (FINN's own figures, only with --compare-finn),
   full_design {fifo_depth, inserted: [{name, op_type, lut, bram18, uram, dsp}], totals} (only with --full-design).
 """
@@ -61,6 +62,14 @@ def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) 
         return finn_flow.to_hw_graph(model_path, part=part, work_dir=work_dir)
 
 
+def _cap_words(layers: tuple[str, ...], wwidth_max: int | None) -> str:
+    """' (... capped ...)' naming the layers the SIMD x weight bits cap holds back; '' if none."""
+    if not layers:
+        return ""
+    return (f" ({', '.join(layers)}: SIMD x weight bits capped at {wwidth_max}, FINN's mvau_wwidth_max; "
+            "--wwidth-max N or --no-wwidth-cap lifts it, the build must use the same value)")
+
+
 def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5.0,
                    folding: dict[str, Any] | None = None, target_fps: float | None = None, fit: bool = False,
                    wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
@@ -90,7 +99,7 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
         graph = graph_from_finn(hw)
         limits = est.FoldingLimits(wwidth_max=wwidth_max)
         extra: dict[str, Any] = {"target_fps": target_fps, "target_met": None, "limiting_layers": [],
-                                 "best_reachable_fps": None}
+                                 "best_reachable_fps": None, "wwidth_limited_layers": []}
         if folding is not None:
             mode = "given"
             _check_folding_types(folding)
@@ -106,17 +115,21 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                                        weights=est.device_weights(dev), limits=limits)
             graph = sol.graph
             extra.update(target_met=sol.met, limiting_layers=list(sol.limiting_layers),
-                         best_reachable_fps=sol.best_reachable_fps)
+                         best_reachable_fps=sol.best_reachable_fps, wwidth_limited_layers=list(sol.wwidth_limited))
             if not sol.met:
-                notes.append(f"target {target_fps:,.0f} fps cannot be met: limited by {', '.join(sol.limiting_layers)}; "
-                             f"best reachable {sol.best_reachable_fps:,.0f} fps (shown)")
+                notes.append(f"target {target_fps:,.0f} fps cannot be met: limited by {', '.join(sol.limiting_layers)}"
+                             f"{_cap_words(sol.wwidth_limited, wwidth_max)}; best reachable "
+                             f"{sol.best_reachable_fps:,.0f} fps (shown)")
         elif fit:
             mode = "fit"
             sol = est.solve_for_budget(graph, dev.part, board=dev, clock_ns=clock_ns, limits=limits)
             graph = sol.graph
-            extra.update(best_reachable_fps=sol.best_reachable_fps)
+            extra.update(best_reachable_fps=sol.best_reachable_fps, wwidth_limited_layers=list(sol.wwidth_limited))
             if not sol.met:
                 notes.append(f"no folding fits the {board}; the cheapest one is shown")
+            elif sol.wwidth_limited:
+                notes.append(f"the fastest folding fits the {board}: its throughput is limited by the SIMD x weight "
+                             f"bits cap, not the board{_cap_words(sol.wwidth_limited, wwidth_max)}")
         else:
             mode = "unfolded"
             notes.append("no folding given: this is FINN's default, the slowest design (PE=SIMD=1); "

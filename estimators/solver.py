@@ -8,13 +8,15 @@ cost; because FINN's costs are per node, that choice is optimal for the weighted
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from estimators.core import node_cost
 from estimators.devices import Board, Resources, check_fit
-from estimators.folding import FoldingLimits, OptionTable, apply_choice, evaluate_batch, option_tables, weight_member
+from estimators.folding import (FoldingLimits, OptionTable, apply_choice, evaluate_batch, layer_options, option_tables,
+                                weight_member)
 from estimators.graph import DataflowGraph
 
 RESOURCES = ("lut", "bram18", "uram", "dsp")
@@ -35,6 +37,29 @@ class Solution:
     # When the target cannot be met: the layers whose fastest option is still too slow.
     limiting_layers: tuple[str, ...] = ()
     best_reachable_fps: float = 0.0
+    # Layers held back by the SIMD x weight bits cap (FoldingLimits.wwidth_max, FINN's
+    # mvau_wwidth_max): their fastest option is slower than without it. Set where speed is what
+    # is missing: a target out of reach, or a budget fit that is already the fastest design.
+    wwidth_limited: tuple[str, ...] = ()
+
+
+def wwidth_limited(graph: DataflowGraph, tables: Sequence[OptionTable], part: str, limits: FoldingLimits,
+                   slow: Callable[[OptionTable], bool]) -> tuple[str, ...]:
+    """Names of the layers in the tables ``slow`` picks whose fastest option would be faster
+    without the SIMD x weight bits cap (none when there is no cap)."""
+    if limits.wwidth_max is None:
+        return ()
+    free = replace(limits, wwidth_max=None)
+    out = []
+    for table in tables:
+        if not slow(table):
+            continue
+        for m in table.members:
+            layer = graph.layers[m]
+            fastest = [min(node_cost(v, part).cycles for v in layer_options(layer, lim)) for lim in (limits, free)]
+            if fastest[1] < fastest[0]:
+                out.append(layer.name)
+    return tuple(out)
 
 
 def device_weights(board: Board) -> dict[str, float]:
@@ -58,13 +83,14 @@ def _select(tables: Sequence[OptionTable], target_cycles: int, weights: Mapping[
 
 
 def _solution(graph: DataflowGraph, tables: Sequence[OptionTable], choice: Sequence[int], *, clock_ns: float,
-              target_cycles: int | None, met: bool, limiting: tuple[str, ...] = (), best_fps: float = 0.0) -> Solution:
+              target_cycles: int | None, met: bool, limiting: tuple[str, ...] = (), best_fps: float = 0.0,
+              capped: tuple[str, ...] = ()) -> Solution:
     res = evaluate_batch(graph, tables, np.array([choice]))
     return Solution(graph=apply_choice(graph, tables, choice), choice=tuple(int(c) for c in choice),
                     target_cycles=target_cycles, met=met, max_cycles=int(res.max_cycles[0]),
                     fps=float(res.fps(clock_ns)[0]), lut=float(res.lut[0]), bram18=float(res.bram18[0]),
                     uram=float(res.uram[0]), dsp=float(res.dsp[0]), limiting_layers=limiting,
-                    best_reachable_fps=best_fps or float(res.fps(clock_ns)[0]))
+                    best_reachable_fps=best_fps or float(res.fps(clock_ns)[0]), wwidth_limited=capped)
 
 
 def _without(table: OptionTable, resource: str) -> OptionTable:
@@ -96,11 +122,15 @@ def solve_for_target(graph: DataflowGraph, part: str, *, target_fps: float, cloc
     floor = fastest_cycles(tables)
     best_fps = (1e9 / clock_ns) / floor
     if target_cycles < floor:
-        limiting = tuple(graph.layers[t.members[0]].name for t in tables if t.max_cycles.min() > target_cycles)
+        def too_slow(t: OptionTable) -> bool:
+            return bool(t.max_cycles.min() > target_cycles)
+
+        limiting = tuple(graph.layers[t.members[0]].name for t in tables if too_slow(t))
         choice = _select(tables, floor, weights)
         assert choice is not None
         return _solution(graph, tables, choice, clock_ns=clock_ns, target_cycles=target_cycles, met=False,
-                         limiting=limiting, best_fps=best_fps)
+                         limiting=limiting, best_fps=best_fps,
+                         capped=wwidth_limited(graph, tables, part, limits, too_slow))
     w = dict(weights)
     caps = dict(caps or {})
     # A zero cap simply removes the options that use that resource at all.
@@ -165,8 +195,13 @@ def solve_for_budget(graph: DataflowGraph, part: str, *, board: Board, clock_ns:
         assert slowest is not None
         return _solution(graph, tables, slowest, clock_ns=clock_ns, target_cycles=None, met=False,
                          best_fps=(1e9 / clock_ns) / floor)
+    # The fastest design fits: speed, not the board, is what limits it; name a cap that holds it back.
+    def at_floor(t: OptionTable) -> bool:
+        return bool(t.max_cycles.min() == floor)
+
+    capped = wwidth_limited(graph, tables, part, limits, at_floor) if best[0] == floor else ()
     return _solution(graph, tables, best[1], clock_ns=clock_ns, target_cycles=best[0], met=True,
-                     best_fps=(1e9 / clock_ns) / floor)
+                     best_fps=(1e9 / clock_ns) / floor, capped=capped)
 
 
 def _position(values: Sequence[int], u: float) -> int:

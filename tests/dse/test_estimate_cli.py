@@ -49,10 +49,23 @@ def test_unreachable_target_names_the_limit(model: Path) -> None:
     d = json.loads(proc.stdout)
     assert d["target_met"] is False and d["limiting_layers"] and d["best_reachable_fps"] < 1e9
     assert "cannot be met" in proc.stderr
+    # 1e7 fps needs SIMD 40 on the 784-wide first layer; 2-bit weights under the cap of 36 allow 16.
+    proc = finn_dse("estimate", str(model), "--target-fps", "1e7", "--json")
+    d = json.loads(proc.stdout)
+    first = d["nodes"][0]["name"]
+    assert d["target_met"] is False and d["wwidth_limited_layers"] == [first]
+    assert f"{first}: SIMD x weight bits capped at 36, FINN's mvau_wwidth_max" in " ".join(proc.stderr.split())
+    assert _json(str(model), "--target-fps", "1e7", "--no-wwidth-cap")["target_met"] is True
 
 
 def test_fit_mode_is_faster_than_unfolded(model: Path) -> None:
     fit, slow = _json(str(model), "--fit", "--no-wwidth-cap"), _json(str(model))
+    assert fit["wwidth_limited_layers"] == []
+    # Under the cap the fastest folding fits with room to spare: the cap, not the U280, is the limit.
+    proc = finn_dse("estimate", str(model), "--fit", "--json")
+    capped = json.loads(proc.stdout)
+    assert capped["fits"] and capped["fps"] < fit["fps"] and capped["wwidth_limited_layers"]
+    assert "limited by the SIMD x weight bits cap, not the board" in " ".join(proc.stderr.split())
     assert fit["fits"] and fit["fps"] > 100 * slow["fps"]
     assert slow["mode"] == "unfolded" and all(n["pe"] in (1, None) for n in slow["nodes"])
 

@@ -81,3 +81,22 @@ def test_folding_config_round_trips(graph: est.DataflowGraph) -> None:
     tables = est.option_tables(graph, PART)
     folded = est.folding.apply_choice(graph, tables, [len(t) - 1 for t in tables])
     assert est.apply_folding_config(graph, est.folding_config(folded)) == folded
+
+
+def test_the_simd_times_weight_bits_cap_is_named_when_it_limits() -> None:
+    # 784 inputs at 2-bit weights: SIMD x 2 <= 36 allows SIMD 16 at most (49 cycles per output row).
+    layers = [MVAU(name="MVAU_hls_0", impl="hls", mw=784, mh=64, pe=1, simd=1, input_bits=8, input_signed=False,
+                   weight_bits=2, output_bits=2, acc_bits=16),
+              MVAU(name="MVAU_hls_1", impl="hls", mw=64, mh=10, pe=1, simd=1, input_bits=2, input_signed=False,
+                   weight_bits=2, output_bits=16, acc_bits=16, no_activation=True)]
+    graph, capped, free = est.DataflowGraph.chain(layers), est.FoldingLimits(), est.FoldingLimits(wwidth_max=None)
+    weights = est.device_weights(BOARD)
+    sol = est.solve_for_target(graph, PART, target_fps=1e7, clock_ns=5.0, weights=weights, limits=capped)
+    assert not sol.met and sol.wwidth_limited == ("MVAU_hls_0",) and "MVAU_hls_0" in sol.limiting_layers
+    assert est.solve_for_target(graph, PART, target_fps=1e7, clock_ns=5.0, weights=weights, limits=free).met
+    fit = est.solve_for_budget(graph, PART, board=BOARD, clock_ns=5.0, limits=capped)
+    assert fit.met and fit.wwidth_limited == ("MVAU_hls_0",)  # the board has room; the cap holds it back
+    assert est.solve_for_budget(graph, PART, board=BOARD, clock_ns=5.0, limits=free).fps > fit.fps
+    # A target met, or no cap: nothing to name.
+    assert est.solve_for_target(graph, PART, target_fps=1e5, clock_ns=5.0, weights=weights, limits=capped).wwidth_limited == ()
+    assert est.solve_for_budget(graph, PART, board=BOARD, clock_ns=5.0, limits=free).wwidth_limited == ()
