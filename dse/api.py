@@ -512,9 +512,10 @@ def fetch_data(data_root: str | Path | None = None) -> Path:
 
 def worker(study: str | Path | StudySpec | Mapping[str, Any], *, storage: str, workdir: str | Path | None = None,
            n_trials: int | None = None, data_root: str | Path | None = None, heartbeat_s: int | None = None,
-           grace_s: int | None = None) -> Study:
+           grace_s: int | None = None, observer: StudyObserver | None = None) -> Study:
     """Join ``study`` on shared ``storage`` (e.g. PostgreSQL) and run trials beside other workers
-    until the study has ``n_trials`` finished ones. CLI: ``finn-dse worker``."""
+    until the study has ``n_trials`` finished ones; ``observer`` hears its trials (see
+    :meth:`Study.run`). CLI: ``finn-dse worker``."""
     import os
     import socket
 
@@ -532,7 +533,7 @@ def worker(study: str | Path | StudySpec | Mapping[str, Any], *, storage: str, w
     logger.info("worker %s:%d joins study %s at %s", socket.gethostname(), os.getpid(), spec.name, redact(storage))
     handle._optuna = run_study(spec, handle.workdir, data_root=handle.data_root, storage_url=storage,
                                n_trials=n_trials, worker=True, heartbeat_s=heartbeat_s or HEARTBEAT_S,
-                               grace_s=grace_s or GRACE_S)
+                               grace_s=grace_s or GRACE_S, observer=observer)
     return handle
 
 

@@ -42,15 +42,28 @@ def _setup_logging(debug: bool) -> None:
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not debug:
-        handler.addFilter(_no_tracebacks)
+        handler.addFilter(_NoTracebacks())
 
 
-def _no_tracebacks(record: logging.LogRecord) -> bool:
-    """Keep third-party warnings to their one line; Ctrl-C needs no 'trial failed' note at all."""
-    if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
-        return False
-    record.exc_info, record.exc_text = None, None
-    return True
+class _NoTracebacks(logging.Filter):
+    """Keep third-party warnings to their one line; Ctrl-C needs no 'trial failed' note at all.
+
+    On Ctrl-C Optuna logs the trial's failure twice: with the KeyboardInterrupt attached, then
+    "Trial N failed with value None." without it; once an interrupt was seen, that second line is
+    dropped too (the one line a user gets is main()'s 'interrupted: ...')."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+            self.interrupted = True
+            return False
+        if self.interrupted and record.name.startswith("optuna") and "failed with value" in record.getMessage():
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _data_root(option: Path | None) -> Path:
@@ -95,14 +108,55 @@ class _ProgressObserver:
                              completed=stats.finished, total=stats.target, visible=True)
 
     def stage(self, number: int, name: str, done: int, total: int) -> None:
-        label = {"screen": "estimators", "parent": "training the parent network", "train": "training",
-                 "finetune": "fine-tuning the pruned network", "export": "exporting QONNX",
-                 "finn": "FINN estimate"}.get(name, name)
+        label = _STAGE_LABELS.get(name, name)
         desc = self.progress.tasks[self.current].description.split(" | ")[0]
         self.progress.update(self.current, description=f"{desc} | {label}", completed=done, total=max(total, 1))
 
     def trial_finished(self, number: int, state: str, summary: str) -> None:
         self.progress.update(self.current, visible=False)
+
+
+class _LogObserver:
+    """Progress as log lines, for a run whose output goes to a file or a pipe (no live bar): each
+    trial's start and stages, its stage's progress at most every ``every_s`` seconds, and the
+    study's line after each trial. Without it a log stays silent for the minutes a training takes."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        import time
+
+        self.every_s, self._clock, self._last = every_s, time.monotonic, 0.0
+        self._stage: tuple[int, str] | None = None
+
+    def study_started(self, done: int, target: int) -> None:
+        pass  # dse.study logs where the study stands
+
+    def trial_started(self, number: int, params: dict[str, Any]) -> None:
+        logger.info("trial %d started: %s", number, ", ".join(f"{k}={v}" for k, v in params.items()))
+
+    def stage(self, number: int, name: str, done: int, total: int) -> None:
+        label = _STAGE_LABELS.get(name, name)
+        now = self._clock()
+        if self._stage != (number, name):
+            self._stage, self._last = (number, name), now
+            logger.info("trial %d: %s", number, label)
+        elif total > 1 and done < total and now - self._last >= self.every_s:
+            self._last = now
+            logger.info("trial %d: %s %d%% (%d/%d)", number, label, 100 * done // total, done, total)
+
+    def trial_finished(self, number: int, state: str, summary: str) -> None:
+        self._stage = None
+
+    def study_progress(self, stats: Any) -> None:
+        eta = "" if stats.eta_s is None else f", ETA {_duration(stats.eta_s)}"
+        failed = f", {stats.failed} failed" if stats.failed else ""
+        best = f"; {stats.best}" if stats.best else ""
+        logger.info("study: %d/%s finished (%d feasible, %d stopped by estimators, %d stopped early%s%s)%s",
+                    stats.finished, plural(stats.target, "trial"), stats.feasible, stats.stopped_estimator,
+                    stats.stopped_accuracy, failed, eta, best)
+
+
+_STAGE_LABELS = {"screen": "estimators", "parent": "training the parent network", "train": "training",
+                 "finetune": "fine-tuning the pruned network", "export": "exporting QONNX", "finn": "FINN estimate"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,8 +212,8 @@ def run(study_file: Path, workdir: Path | None, storage: str | None, n_trials: i
         data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Run (or resume) the study described by STUDY_FILE."""
     study = api.create_study(study_file, workdir=workdir, storage=storage, data_root=_data_root(data_root))
-    if not console.is_terminal:  # piped: no live bar (rich's would also end in a blank line before an error)
-        study.run(n_trials, progress=False, heartbeat_s=heartbeat_s, grace_s=grace_s)
+    if not console.is_terminal:  # piped: log lines, no live bar (rich's would end in a blank line before an error)
+        study.run(n_trials, progress=False, observer=_LogObserver(), heartbeat_s=heartbeat_s, grace_s=grace_s)
         _print_front(study)
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -428,7 +482,8 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
     from dse.study import finished_trials
 
     study = api.worker(study_file, storage=storage, workdir=workdir, n_trials=n_trials,
-                       data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s)
+                       data_root=_data_root(data_root), heartbeat_s=heartbeat_s, grace_s=grace_s,
+                       observer=_LogObserver())  # a worker's output is a log file (Slurm's .out)
     out.print(f"worker {socket.gethostname()}:{os.getpid()} done: study {study.name} has "
               f"{plural(finished_trials(study.optuna), 'finished trial')}")
 
