@@ -1,5 +1,6 @@
 """`finn-dse`: the command line. The only module that prints, configures logging and reads the
-environment. User mistakes end in one line and exit code 1 (tracebacks only with --debug)."""
+environment. Errors end in one line (tracebacks only with --debug): exit code 2 for bad input (a
+ConfigError, a wrong path), 1 for an environment failure (data, tools, disk, permissions)."""
 from __future__ import annotations
 
 import functools
@@ -15,7 +16,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dse import api
-from dse.errors import DSEError, cut
+from dse.errors import ConfigError, DSEError, cut
 from dse.text import plural
 from dse.workdirs import resolve_workdir
 
@@ -687,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             console.print_exception()
         click.echo(f"error: {cut(str(err))}", err=True)
-        return 1
+        return 2 if isinstance(err, ConfigError) else 1
     except OSError as err:
         # A path the user gave that is a file/directory where the other is meant, or the system
         # refusing (permissions, read-only): one line naming the path; 2 for a wrong path, else 1.

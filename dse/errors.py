@@ -12,6 +12,11 @@ class ConfigError(DSEError):
     """A study file, option or input the user can fix."""
 
 
+class EnvironmentFailure(DSEError):
+    """The machine is in the way, not the input: a missing tool or driver, a work directory held by
+    another process (the CLI exits 1 for these and 2 for a ConfigError)."""
+
+
 class DataError(DSEError):
     """A dataset is missing or corrupt."""
 

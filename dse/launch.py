@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
-from dse.errors import ConfigError
+from dse.errors import ConfigError, EnvironmentFailure
 from dse.storage.urls import redact, without_password
 from search_spaces.schema import Strict
 
@@ -186,7 +186,7 @@ def check_can_submit(profile: ClusterProfile) -> None:
         raise ConfigError(f"account {PLACEHOLDER_ACCOUNT!r} in the cluster profile is a placeholder: give --account "
                           "(your compute-time project; `sacctmgr show assoc user=$USER` lists them) or edit the profile")
     if shutil.which("sbatch") is None:
-        raise ConfigError("sbatch is not on PATH: run launch on a Slurm login node "
+        raise EnvironmentFailure("sbatch is not on PATH: run launch on a Slurm login node "
                           "(or start a single-node test cluster: scripts/services/slurm.sh)")
 
 

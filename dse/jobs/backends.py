@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from dse.errors import ConfigError
+from dse.errors import ConfigError, EnvironmentFailure
 
 if TYPE_CHECKING:
     from dse.jobs.store import JobRecord
@@ -168,7 +168,7 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
-        raise ConfigError(f"`{cmd[0]}` is not on PATH: run this on a Slurm login node") from None
+        raise EnvironmentFailure(f"`{cmd[0]}` is not on PATH: run this on a Slurm login node") from None
 
 
 class SlurmBackend:
@@ -208,7 +208,7 @@ class SlurmBackend:
         if job.backend_id:
             proc = _run(["scancel", job.backend_id])
             if proc.returncode != 0:
-                raise ConfigError(f"scancel {job.backend_id} failed: {proc.stderr.strip()}")
+                raise EnvironmentFailure(f"scancel {job.backend_id} failed: {proc.stderr.strip()}")
 
     def find(self, job: JobRecord) -> str | None:
         q = _run(["squeue", "-h", "-t", "all", "-n", job.name, "-o", "%i"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import StudyLayout
-from dse.errors import ConfigError
+from dse.errors import ConfigError, EnvironmentFailure
 from dse.storage.urls import SERVER_SCHEMES, password_hint, redact
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRA
                               heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
                               **kwargs)
     except (ImportError, ModuleNotFoundError) as err:
-        raise ConfigError(f"storage {redact(url)!r} needs a database driver that is not installed: {err}") from None
+        raise EnvironmentFailure(f"storage {redact(url)!r} needs a database driver that is not installed: {err}") from None
     except Exception as err:  # SQLAlchemy/Optuna: malformed URL or unreachable server
         detail = str(getattr(err, "orig", None) or err).strip().splitlines()
         first = detail[0] if detail else type(err).__name__
@@ -65,7 +65,7 @@ def prepare_storage(url: str, *, timeout_s: int = 15) -> None:
     try:
         engine = sqlalchemy.create_engine(url, connect_args=args)
     except ImportError as err:
-        raise ConfigError(f"storage {redact(url)} needs a database driver that is not installed: {err}") from None
+        raise EnvironmentFailure(f"storage {redact(url)} needs a database driver that is not installed: {err}") from None
     except Exception as err:  # SQLAlchemy: not a URL it knows
         raise ConfigError(f"not a usable storage URL {redact(url)!r}: {err}") from None
     try:

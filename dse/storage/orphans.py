@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dse.artifacts import StudyLayout
-from dse.errors import ConfigError
+from dse.errors import EnvironmentFailure
 
 if TYPE_CHECKING:
     import optuna
@@ -62,7 +62,7 @@ def workdir_lock(layout: StudyLayout) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = Path(layout.lock).read_text().strip() or "?"
-            raise ConfigError(f"{layout.root} is in use by another finn-dse run (pid {owner}); "
+            raise EnvironmentFailure(f"{layout.root} is in use by another finn-dse run (pid {owner}); "
                               "wait for it to finish or stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

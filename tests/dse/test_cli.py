@@ -21,7 +21,7 @@ def test_help(command: list[str]) -> None:
 ])
 def test_mistakes_give_one_line(args: list[str], message: str) -> None:
     proc = finn_dse(*args, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr
 
@@ -30,7 +30,7 @@ def test_invalid_study_file_names_the_key(tmp_path: Path) -> None:
     f = tmp_path / "s.yaml"
     f.write_text("name: s\nspace:\n  weight_bits: [3]\n  hidden_widht: [64]\n")
     proc = finn_dse("run", str(f), "--workdir", str(tmp_path / "w"), check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "space.weight_bits.0: Input should be 1, 2, 4 or 8 (got 3)" in proc.stderr
     assert "space.hidden_widht: unknown key" in proc.stderr
 

@@ -110,7 +110,7 @@ def test_bundle_model_predicts_like_pytorch(smoke_workdir: Path, bundle: tuple[P
 
 def test_export_rejects_unknown_trial(smoke_workdir: Path, tmp_path: Path) -> None:
     proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", "99", "--out", str(tmp_path), check=False)
-    assert proc.returncode == 1 and proc.stderr.strip() == "error: study 'smoke' has no trial 99 (trials: 0..3)"
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: study 'smoke' has no trial 99 (trials: 0..3)"
 
 
 def test_bundle_records_provenance_and_takes_build_options(smoke_workdir: Path, bundle: tuple[Path, int],
@@ -129,7 +129,7 @@ def test_bundle_records_provenance_and_takes_build_options(smoke_workdir: Path, 
                             ("oops", "is not KEY=VALUE")]:
         proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(trial), "--out", str(tmp_path / "bad"),
                         "--build-option", option, check=False)
-        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "bad").exists()  # nothing half-written
 
 

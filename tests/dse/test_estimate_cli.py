@@ -78,13 +78,13 @@ def test_table_output_and_user_errors(model: Path, tmp_path: Path) -> None:
         (["--folding", str(tmp_path / "none.json")], "cannot read folding config"),
     ]:
         proc = finn_dse("estimate", str(model), *args, check=False)
-        assert proc.returncode == 1 and msg in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr
     proc = finn_dse("estimate", str(tmp_path / "missing.onnx"), check=False)
-    assert proc.returncode == 1 and "model not found" in proc.stderr
+    assert proc.returncode == 2 and "model not found" in proc.stderr
     bad = tmp_path / "f.json"
     bad.write_text(json.dumps({"NoSuchNode": {"PE": 2}}))
     proc = finn_dse("estimate", str(model), "--folding", str(bad), check=False)
-    assert proc.returncode == 1 and "NoSuchNode" in proc.stderr
+    assert proc.returncode == 2 and "NoSuchNode" in proc.stderr
 
 
 def test_full_design_adds_converters(model: Path) -> None:
@@ -111,4 +111,4 @@ def test_calibration_from_a_study_corrects_the_resources(model: Path, tmp_path: 
         factor = 2.0 if a["op_type"] == "MVAU" else 1.0
         assert b["lut"] == pytest.approx(factor * a["lut"], rel=1e-6) and b["cycles"] == a["cycles"]
     empty = finn_dse("estimate", str(model), "--calibration", str(tmp_path), check=False)
-    assert empty.returncode == 1 and "no calibration data" in empty.stderr
+    assert empty.returncode == 2 and "no calibration data" in empty.stderr

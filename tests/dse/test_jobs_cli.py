@@ -23,6 +23,6 @@ def test_promote_jobs_and_calibration_commands(smoke_workdir: Path, tmp_path: Pa
     assert len(full) == 1 and full[0]["state"] == "FAILED" and "vivado" in (full[0]["reason"] or "").lower()
     assert "no calibration data yet" in finn_dse("calibration", "--workdir", work).stdout
     bad = finn_dse("jobs", "cancel", "999", "--workdir", work, check=False)
-    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "999" in bad.stderr
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "999" in bad.stderr
     usage = finn_dse("jobs", check=False)
     assert usage.returncode == 2 and "--workdir" in usage.stderr

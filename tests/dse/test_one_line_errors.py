@@ -1,5 +1,5 @@
 """Issue 13's inputs that used to end in a traceback or a wrong exit: each is now one line on
-stderr and a non-zero exit (2 for a wrong path, 1 for other bad input or environment failures),
+stderr and a non-zero exit (2 for bad input, 1 for an environment failure),
 through the real console script."""
 from __future__ import annotations
 
@@ -49,36 +49,36 @@ def _folding(bundle: Path, tmp: Path, pe: object) -> str:
 
 CASES = [
     # (id, argv template, exit code, text in the line)
-    ("study-not-utf8", ["run", "{tmp}/latin1.yaml", "--workdir", "{tmp}/w"], 1, "not UTF-8 text"),
-    ("seed-2**70", ["run", "{tmp}/seed.yaml", "--workdir", "{tmp}/w"], 1, "seed: Input should be less than"),
-    ("target-fps-inf", ["run", "{tmp}/inf.yaml", "--workdir", "{tmp}/w"], 1, "target_fps.high: Input should be a finite"),
-    ("duplicate-key", ["run", "{tmp}/dup.yaml", "--workdir", "{tmp}/w"], 1, "line 3: duplicate key 'seed'"),
-    ("epochs-true", ["run", "{tmp}/epochs.yaml", "--workdir", "{tmp}/w"], 1, "epochs: expected a number, got true"),
-    ("alias-bomb", ["run", "{tmp}/bomb.yaml", "--workdir", "{tmp}/w"], 1, "expands to more than 100,000 values"),
-    ("user-model-missing-file", ["run", "{tmp}/user.yaml", "--workdir", "{tmp}/w"], 1,
+    ("study-not-utf8", ["run", "{tmp}/latin1.yaml", "--workdir", "{tmp}/w"], 2, "not UTF-8 text"),
+    ("seed-2**70", ["run", "{tmp}/seed.yaml", "--workdir", "{tmp}/w"], 2, "seed: Input should be less than"),
+    ("target-fps-inf", ["run", "{tmp}/inf.yaml", "--workdir", "{tmp}/w"], 2, "target_fps.high: Input should be a finite"),
+    ("duplicate-key", ["run", "{tmp}/dup.yaml", "--workdir", "{tmp}/w"], 2, "line 3: duplicate key 'seed'"),
+    ("epochs-true", ["run", "{tmp}/epochs.yaml", "--workdir", "{tmp}/w"], 2, "epochs: expected a number, got true"),
+    ("alias-bomb", ["run", "{tmp}/bomb.yaml", "--workdir", "{tmp}/w"], 2, "expands to more than 100,000 values"),
+    ("user-model-missing-file", ["run", "{tmp}/user.yaml", "--workdir", "{tmp}/w"], 2,
      "user model '{tmp}/missing.py:build': file {tmp}/missing.py does not exist"),
-    ("user-model-raises", ["run", "{tmp}/user_raises.yaml", "--workdir", "{tmp}/w"], 1,
+    ("user-model-raises", ["run", "{tmp}/user_raises.yaml", "--workdir", "{tmp}/w"], 2,
      "raised RuntimeError: boom"),
     ("cifar10-missing", ["run", "{tmp}/cifar.yaml", "--workdir", "{tmp}/w", "--data-root", "{tmp}/nodata"], 1,
      "CIFAR-10 not found (looked in {tmp}/nodata/cifar-10-batches-py"),
-    ("workdir-is-a-file", ["run", "studies/smoke.yaml", "--workdir", "{tmp}/file"], 1,
+    ("workdir-is-a-file", ["run", "studies/smoke.yaml", "--workdir", "{tmp}/file"], 2,
      "work directory {tmp}/file is a file"),
-    ("export-out-is-a-file", ["export", "--workdir", "{smoke}", "--trial", "{trial}", "--out", "{tmp}/file"], 1,
+    ("export-out-is-a-file", ["export", "--workdir", "{smoke}", "--trial", "{trial}", "--out", "{tmp}/file"], 2,
      "is a file"),
-    ("export-out-not-empty", ["export", "--workdir", "{smoke}", "--trial", "{trial}", "--out", "{bundle}"], 1,
+    ("export-out-not-empty", ["export", "--workdir", "{smoke}", "--trial", "{trial}", "--out", "{bundle}"], 2,
      "is not empty; give an empty or new directory, or --force"),
-    ("estimate-empty-onnx", ["estimate", "{tmp}/empty.onnx"], 1, "is not an ONNX model"),
-    ("estimate-pe-float", ["estimate", "{bundle}/model.onnx", "--folding", "{pe_float}"], 1,
+    ("estimate-empty-onnx", ["estimate", "{tmp}/empty.onnx"], 2, "is not an ONNX model"),
+    ("estimate-pe-float", ["estimate", "{bundle}/model.onnx", "--folding", "{pe_float}"], 2,
      "PE must be a positive integer, got 2.5"),
-    ("estimate-pe-string", ["estimate", "{bundle}/model.onnx", "--folding", "{pe_str}"], 1,
+    ("estimate-pe-string", ["estimate", "{bundle}/model.onnx", "--folding", "{pe_str}"], 2,
      "PE must be a positive integer, got 'x'"),
-    ("estimate-target-fps-nan", ["estimate", "{bundle}/model.onnx", "--target-fps", "nan"], 1,
+    ("estimate-target-fps-nan", ["estimate", "{bundle}/model.onnx", "--target-fps", "nan"], 2,
      "--target-fps must be > 0, got nan"),
-    ("estimate-save-folding-missing-dir", ["estimate", "{bundle}/model.onnx", "--save-folding", "{tmp}/no/f.json"], 1,
+    ("estimate-save-folding-missing-dir", ["estimate", "{bundle}/model.onnx", "--save-folding", "{tmp}/no/f.json"], 2,
      "directory {tmp}/no does not exist"),
-    ("promote-no-feasible-trial", ["promote", "--workdir", "{infeasible}", "--mode", "estimate-only"], 1,
+    ("promote-no-feasible-trial", ["promote", "--workdir", "{infeasible}", "--mode", "estimate-only"], 2,
      "nothing to promote: study 'infeasible' has no feasible trial"),
-    ("measure-without-build", ["measure", "--workdir", "{infeasible}", "--trial", "0", "--backend", "local"], 1,
+    ("measure-without-build", ["measure", "--workdir", "{infeasible}", "--trial", "0", "--backend", "local"], 2,
      "trial 0 has no completed synthesized build with a bitfile (its builds: none); build it first"),
     ("report-out-is-a-dir", ["report", "--workdir", "{smoke}", "-o", "{tmp}"], 2, "Is a directory: {tmp}"),
     ("trials-csv-is-a-dir", ["trials", "--workdir", "{smoke}", "--csv", "{tmp}"], 2, "Is a directory: {tmp}"),
@@ -119,7 +119,7 @@ def test_rejected_build_option_leaves_no_bundle(smoke_workdir: Path, bundle: tup
     out = tmp_path / "b"
     proc = finn_dse("export", "--workdir", str(smoke_workdir), "--trial", str(bundle[0]), "--out", str(out),
                     "--build-option", "no_such_field=1", check=False)
-    assert proc.returncode == 1 and "build options rejected" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "build options rejected" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -141,7 +141,7 @@ def test_forced_re_export_keeps_an_edited_build_yaml(smoke_workdir: Path, bundle
     edited = fresh + "auto_fifo_strategy: characterize\n"  # what a user tuning the build would do
     (out / "build.yaml").write_text(edited)
     refused = finn_dse(*args, check=False)
-    assert refused.returncode == 1 and "build.yaml.previous" in refused.stderr
+    assert refused.returncode == 2 and "build.yaml.previous" in refused.stderr
     proc = finn_dse(*args, "--force")
     assert (out / "build.yaml").read_text() == fresh and (out / "build.yaml.previous").read_text() == edited
     assert f"kept as {out / 'build.yaml.previous'}" in proc.stdout

@@ -55,26 +55,26 @@ def test_launch_needs_a_database_server() -> None:
 
 def test_launch_errors_are_one_line(tmp_path: Path) -> None:
     proc = finn_dse("launch", str(STUDY), "--slurm", "--workers", "2", check=False, timeout=120)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: launch needs --storage postgresql://") and "SQLite" in proc.stderr
     proc = finn_dse("launch", str(STUDY), "--workers", "2", "--storage", "postgresql://u:p@h/d", check=False)
-    assert proc.returncode == 1 and "launch needs --slurm" in proc.stderr
+    assert proc.returncode == 2 and "launch needs --slurm" in proc.stderr
     proc = finn_dse("launch", str(STUDY), "--slurm", "--workers", "2", "--storage", "postgresql://u:p@h/d",
                     "--profile", str(tmp_path / "nope.yaml"), check=False)
-    assert proc.returncode == 1 and "cluster profile not found" in proc.stderr
+    assert proc.returncode == 2 and "cluster profile not found" in proc.stderr
 
 
 def test_placeholder_account_is_refused(tmp_path: Path) -> None:
     proc = finn_dse("launch", str(STUDY), "--slurm", "--workers", "1", "--storage", "postgresql://u:p@nohost/d",
                     "--profile", str(PROFILES / "noctua2.yaml"), "--workdir", str(tmp_path / "w"), check=False)
-    assert proc.returncode == 1 and "'CHANGE-ME' in the cluster profile is a placeholder" in proc.stderr
+    assert proc.returncode == 2 and "'CHANGE-ME' in the cluster profile is a placeholder" in proc.stderr
 
 
 @pytest.mark.service
 def test_sbatch_refusal_is_one_line(slurm_cluster: SlurmCluster, postgres_db: str, tmp_path: Path) -> None:
     proc = finn_dse("launch", str(STUDY), "--slurm", "--workers", "2", "--storage", postgres_db,
                     "--partition", "no-such-partition", "--workdir", str(tmp_path / "w"), check=False)
-    assert proc.returncode == 1, proc.stdout
+    assert proc.returncode == 2, proc.stdout
     assert proc.stderr == "error: sbatch refused the job array: invalid partition specified: no-such-partition\n"
 
 

@@ -39,7 +39,7 @@ def test_password_is_in_no_file_and_no_message(postgres_db: str, mnist_root: Pat
     # ... and without one say where to put it, in one line.
     bare = {**env, "PGPASSFILE": str(tmp_path / "none")}
     proc = finn_dse("trials", "--workdir", str(workdir), env=bare, check=False)
-    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "no password supplied" in proc.stderr and "PGPASSWORD" in proc.stderr and "~/.pgpass" in proc.stderr
 
     # The objectives-mismatch message names the storage without the password.

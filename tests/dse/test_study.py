@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from dse.artifacts import StudyLayout
-from dse.errors import ConfigError
+from dse.errors import ConfigError, EnvironmentFailure
 from dse.spec import parse_spec
 from dse.study import open_study
 from dse.storage.claims import finished_trials
@@ -56,7 +56,7 @@ def test_failures_with_a_reason_count_and_are_not_retried(tmp_path: Path) -> Non
 def test_workdir_lock_refuses_a_second_run(tmp_path: Path) -> None:
     layout = StudyLayout(tmp_path / "w")
     with workdir_lock(layout):
-        with pytest.raises(ConfigError, match="in use by another finn-dse run"):
+        with pytest.raises(EnvironmentFailure, match="in use by another finn-dse run"):
             with workdir_lock(layout):
                 pass
     with workdir_lock(layout):  # released again

@@ -49,7 +49,7 @@ seed: 0
 ])
 def test_exit_before_the_study_is_one_line(case: str, when: str, tmp_path: Path, mnist_root: Path) -> None:
     proc = finn_dse("run", str(_study(tmp_path, case)), "--workdir", str(tmp_path / "w"), check=False)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     last = proc.stderr.splitlines()[-1]  # torch may warn once on import (no CUDA) before it
     assert last.startswith("error: user model ") and f"the user model called {when}" in last, proc.stderr

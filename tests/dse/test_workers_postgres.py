@@ -171,10 +171,10 @@ def test_claims_never_exceed_the_budget(postgres_db: str) -> None:
 def test_worker_errors_are_one_line(tmp_path: Path) -> None:
     proc = finn_dse("worker", str(STUDY), "--storage", "postgresql://nobody:x@127.0.0.1:1/none",
                     "--workdir", str(tmp_path / "w"), check=False, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot reach the study database postgresql://nobody:***@127.0.0.1:1/none: "
                                   "connection failed"), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and ":x@" not in proc.stderr
     proc = finn_dse("worker", str(STUDY), "--storage", "postgresql://x@127.0.0.1:1/none", "--heartbeat", "5",
                     "--grace", "5", check=False, timeout=120)
-    assert proc.returncode == 1 and "--grace (5 s) must be longer than --heartbeat (5 s)" in proc.stderr
+    assert proc.returncode == 2 and "--grace (5 s) must be longer than --heartbeat (5 s)" in proc.stderr
