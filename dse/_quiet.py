@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -37,8 +38,15 @@ def captured(log_path: Path | None) -> Iterator[None]:
             yield
         for w in caught:
             sink.write(f"warning: {w.category.__name__}: {w.message}\n")
+        sink.flush()  # here, so that a full disk is this block's error (naming the log), not lost
+    except OSError as err:
+        # A buffered print into the log failing on a full disk names no file: it is the log's.
+        if err.errno in (errno.ENOSPC, errno.EDQUOT) and err.filename is None and log_path:
+            raise OSError(err.errno, err.strerror, str(log_path)) from err
+        raise
     finally:
-        sink.flush()
+        # The console first: an error raised here or in the block must reach the user, and nothing
+        # after this point may replace it (closing a log on a full disk fails again).
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in saved:
@@ -47,7 +55,8 @@ def captured(log_path: Path | None) -> Iterator[None]:
             log.removeHandler(handler)
             log.propagate = prop
         _rebind_handlers(sink, console)
-        sink.close()
+        with contextlib.suppress(OSError):
+            sink.close()
 
 
 def _rebind_handlers(sink: object, console: object) -> None:

@@ -1,27 +1,64 @@
 """The work-directory layout of a study. Every path a study writes is named here."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write via a temp file and rename, so a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write into; on success it is renamed over ``path``
+    (mode 0644), on any failure removed. So a killed process or a full disk never leaves half a
+    file under ``path``, and an OSError names ``path``, not the temporary name."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as err:
+        raise naming(err, path) from None
+    try:
+        yield Path(tmp)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)  # also gives a full disk its space back
+        if isinstance(err, OSError):
+            raise naming(err, path) from None
         raise
+
+
+def write_atomic(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` through :func:`replacing`."""
+    with replacing(path) as tmp:
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8")
     return path
+
+
+def naming(err: OSError, path: Path) -> OSError:
+    """``err`` naming ``path`` (a temporary file's name means nothing to a user; a write's ENOSPC
+    names no file at all). OSError(errno, ...) is rebuilt as its subclass (PermissionError, ...)."""
+    return err if err.errno is None else OSError(err.errno, err.strerror, str(path))
+
+
+def save_torch(path: Path, obj: Any) -> Path:
+    """``torch.save`` through :func:`write_atomic`: serialized in memory (models here are MBs), so a
+    full disk is an OSError naming ``path`` rather than torch's "file write failed" RuntimeError."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_atomic(path, buf.getvalue())
 
 
 def write_json(path: Path, data: Any) -> Path:

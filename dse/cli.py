@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dse import api
-from dse.errors import ConfigError, DSEError, cut
+from dse.errors import BackendError, ConfigError, DSEError, cut, describe_os_error
 from dse.text import plural
 from dse.workdirs import resolve_workdir
 
@@ -51,7 +51,8 @@ class _NoTracebacks(logging.Filter):
 
     On Ctrl-C Optuna logs the trial's failure twice: with the KeyboardInterrupt attached, then
     "Trial N failed with value None." without it; once an interrupt was seen, that second line is
-    dropped too (the one line a user gets is main()'s 'interrupted: ...')."""
+    dropped too (the one line a user gets is main()'s 'interrupted: ...'). The same for an error
+    that ends the run (a full disk, a ConfigError): main() prints it as its one error line."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,6 +60,11 @@ class _NoTracebacks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+            self.interrupted = True
+            return False
+        failed = record.exc_info[1] if record.exc_info else None
+        if (record.name.startswith("optuna") and isinstance(failed, (OSError, DSEError))
+                and not isinstance(failed, BackendError)):  # a BackendError fails one trial; the study goes on
             self.interrupted = True
             return False
         if self.interrupted and record.name.startswith("optuna") and "failed with value" in record.getMessage():
@@ -694,8 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         # refusing (permissions, read-only): one line naming the path; 2 for a wrong path, else 1.
         if debug:
             console.print_exception()
-        path = err.filename2 if err.filename2 is not None else err.filename
-        click.echo(f"error: {err.strerror or err}{f': {path}' if path is not None else ''}", err=True)
+        click.echo(f"error: {cut(describe_os_error(err))}", err=True)
         return 2 if isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)) else 1
     return 0
 

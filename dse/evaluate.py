@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dse.artifacts import TrialFiles, write_json
+from dse.artifacts import TrialFiles, save_torch, write_atomic, write_json
 from dse.designs import family_of
 from dse.screen import Screening, hardware_violations, screen
 
@@ -126,9 +126,7 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     model, result, train_split, family = trained.model, trained.result, trained.train_split, trained.family
     seconds.update(trained.seconds)
     attrs.update(trained.attrs)
-    import torch
-
-    torch.save(model.state_dict(), files.weights)
+    save_torch(files.weights, model.state_dict())
     attrs.update(val_accuracy=result.val_accuracy, val_history=list(result.val_history), epochs=result.epochs,
                  train_images=len(train_split))
     if result.stopped_early:
@@ -257,7 +255,7 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
         with captured(files.log):
             pruned = prune(model, plan, example_input=sample[:1], importance=spec.space.pruning.importance,
                            data=pdata if spec.space.pruning.importance == "taylor" else None)
-        files.pruning.write_text(pruned.to_json())
+        write_atomic(files.pruning, pruned.to_json())
         model = pruned.model
         attrs["parent_val_accuracy"] = parents.last_val_accuracy
         epochs = spec.space.pruning.finetune_epochs

@@ -15,7 +15,7 @@ from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
+from dse.artifacts import StudyLayout, TrialFiles, naming, write_atomic, write_json
 from dse.build_script import build_instructions, write_build_script
 from dse.errors import ConfigError
 
@@ -201,16 +201,21 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     clock_ns = float(estimate.get("clock_ns", hw.clock_ns))  # the design's own clock (the space may vary it)
     config = build_config(board=hw.board, clock_ns=clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
                           vitis_platform=get_board(hw.board).vitis_platform, options=build_options)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise naming(err, out_dir) from None
     tmp.chmod(0o755)  # mkdtemp's 0700 would make the bundle private
     try:
         _write_bundle(tmp, study, trial, files, spec, estimate, accuracy, config, on_front)
         edited_now = _keep_edited_build_yaml(out_dir, tmp)
         kept = out_dir / PREVIOUS_BUILD_YAML if (tmp / PREVIOUS_BUILD_YAML).exists() else None
         _publish(tmp, out_dir)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and err.filename and str(err.filename).startswith(str(tmp)):
+            raise naming(err, out_dir / Path(err.filename).relative_to(tmp)) from None  # the name it would have
         raise
     if edited_now:
         logger.warning("the build.yaml in %s differed from the new one (edited?): kept as %s", out_dir, kept)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from dse._quiet import captured as _captured
-from dse.errors import BackendError, ConfigError
+from dse.artifacts import write_atomic
+from dse.errors import DISK_FULL, BackendError, ConfigError
 from estimators.devices import Resources, check_fit, get_board
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def export_qonnx(model: Any, path: Path, *, input_shape: tuple[int, ...], log_pa
             wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType["UINT8"])
             # Shapes on every tensor, so qonnx can also execute the file as it is (checks, users).
             wrapped = wrapped.transform(InsertTopK(k=1)).transform(InferShapes())
-            wrapped.save(str(path))
+            write_atomic(path, wrapped.model.SerializeToString())  # never a cut-short model.onnx
     finally:
         model.train(was_training)
     return path
@@ -348,12 +349,16 @@ def estimate(qonnx_path: Path, *, board: str = "U280", clock_ns: float = 5.0,
             hw_estimate, reports = analyse(folded, board_name=board, clock_ns=clock_ns)
     except (ConfigError, BackendError):
         raise
+    except OSError as exc:
+        if exc.errno in DISK_FULL:  # not FINN's failure: the run stops and the trial is retried
+            raise
+        raise BackendError(f"FINN estimate flow failed on {qonnx_path.name}: {exc}", log_path) from exc
     except Exception as exc:  # FINN raises plain exceptions; keep the study alive and point at the log
         raise BackendError(f"FINN estimate flow failed on {qonnx_path.name}: {exc}", log_path) from exc
     logger.debug("FINN estimate of %s took %.2f s", qonnx_path, time.perf_counter() - start)
     if reports_dir is not None:
         reports_dir.mkdir(parents=True, exist_ok=True)
-        (reports_dir / "auto_folding_config.json").write_text(json.dumps(config, indent=2))
+        write_atomic(reports_dir / "auto_folding_config.json", json.dumps(config, indent=2))
         for name, data in reports.items():
-            (reports_dir / name).write_text(json.dumps(data, indent=2))
+            write_atomic(reports_dir / name, json.dumps(data, indent=2))
     return FinnResult(hw_estimate, config, reports)

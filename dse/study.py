@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
-from dse.errors import BackendError, ConfigError
+from dse.errors import BackendError, ConfigError, disk_full_cause
 from dse.spec import StudySpec
 from dse.text import plural
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
-from dse.storage.database import GRACE_S, HEARTBEAT_S, make_storage, name_objectives
+from dse.storage.database import GRACE_S, HEARTBEAT_S, database_full, make_storage, name_objectives
 from dse.storage.orphans import RUNNER_ATTR, recover_orphans, workdir_lock
 from dse.storage.urls import redact
 
@@ -313,6 +313,8 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     outcome = evaluate(point, spec, files, seed=_trial_seed(spec.seed, dict(trial.params)), data=data,
                                        parents=parents, progress=stage)
             except BackendError as err:
+                if (full := disk_full_cause(err)) is not None:
+                    raise full from None
                 trial.set_user_attr("fail_reason", str(err))
                 logger.warning("trial %d failed: %s", trial.number, err)
                 if observer is not None:
@@ -342,6 +344,8 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     outcome = run_network(trial, point, spec, layout, networks, data=data, parents=parents,
                                           progress=stage, seed=_trial_seed(spec.seed, dict(trial.params)))
             except BackendError as err:
+                if (full := disk_full_cause(err)) is not None:
+                    raise full from None
                 trial.set_user_attr("fail_reason", str(err))
                 logger.warning("trial %d failed: %s", trial.number, err)
                 if observer is not None:
@@ -376,6 +380,10 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
             else:
                 study.optimize(objective, n_trials=target - done, timeout=timeout_s, catch=(BackendError,),
                                callbacks=[after_trial])
+        except Exception as err:
+            if (full := database_full(err, url)) is not None:  # the trial stays RUNNING: the next run retries it
+                raise full from None
+            raise
         finally:
             claim.close()
         logger.info("study %s: %s in %.0f s", spec.name, plural(finished_trials(study) - done, "trial"),

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
+from dse.artifacts import replacing
 from dse.errors import ConfigError
 from dse.results import trials_frame
 
@@ -82,18 +81,10 @@ def write_trials(study: optuna.Study, path: Path, *, fmt: Format | None = None) 
     path = Path(path)
     kind = _format(path, fmt)
     df = export_frame(study)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         if kind == "csv":
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an export is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     logger.debug("wrote %d trials to %s", len(df), path)
     return path

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dse.artifacts import write_atomic
 from dse.errors import ConfigError
 from dse.jobs.reports import parse_xbutil_electrical
 
@@ -123,8 +124,8 @@ def run_board_measurement(*, bitfile: Path, settings: Path, out_dir: Path, xbuti
     data["throughput_runs"] = runs
     data["power_samples"] = sampler.samples
     data["power_errors"] = sampler.errors[:5]
-    (out_dir / "report_throughput_test.json").write_text(json.dumps(runs[0], indent=2, default=float))
+    write_atomic(out_dir / "report_throughput_test.json", json.dumps(runs[0], indent=2, default=float))
     accel.batch_size = 1
     data["latency_runs"] = [accel.throughput_test() for _ in range(latency_runs)]
-    (out_dir / "measurement.json").write_text(json.dumps(data, indent=2, default=float))
+    write_atomic(out_dir / "measurement.json", json.dumps(data, indent=2, default=float))
     return data

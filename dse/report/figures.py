@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dse.artifacts import write_atomic
 from dse.report.pareto import ParetoInfo, pareto_info
 from dse.text import plural
 
@@ -68,15 +67,6 @@ def write_pareto_html(df: pd.DataFrame, path: Path, *, title: str) -> Path:
     """Write a self-contained (offline) HTML report; atomic, so a crash never leaves half a file."""
     path = Path(path)
     html = pareto_figure(pareto_info(df), title=title).to_html(include_plotlyjs=True, full_html=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, html)
     logger.debug("wrote Pareto report %s", path)
     return path

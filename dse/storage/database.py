@@ -22,6 +22,25 @@ HEARTBEAT_S = 20
 GRACE_S = 90
 
 
+def database_full(err: BaseException, url: str) -> OSError | None:
+    """SQLite's "database or disk is full" (inside SQLAlchemy's OperationalError, inside Optuna's
+    StorageInternalError) as the OSError it is, naming the database file; None for any other error."""
+    import errno
+    import os
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, sqlite3.OperationalError) and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), make_url(url).database)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def make_storage(url: str, *, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats, so trials of dead workers are failed and retried.
 
