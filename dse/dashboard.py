@@ -40,8 +40,15 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 logger = logging.getLogger(__name__)
 
 # Fixed ids: saving under the same id overwrites the old figure instead of adding a copy.
-PARETO_PLOT_ID = "finn-dse-pareto"
-LAYERS_PLOT_ID = "finn-dse-layers"
+# optuna-dashboard draws each in a half-width card 450 px high, so one panel per figure: the
+# three-panel Pareto figure and the two-row layer bars had their titles run into each other there.
+# The first ids are those of the earlier combined figures, so an older study's get replaced.
+PARETO_PLOT_ID = "finn-dse-pareto"  # accuracy vs LUTs
+PARETO_PLOT_IDS = (PARETO_PLOT_ID, "finn-dse-pareto-fps", "finn-dse-pareto-fps-lut")  # one per Pareto panel
+LAYERS_PLOT_ID = "finn-dse-layers"  # LUTs per layer
+LAYERS_PLOT_IDS = {"lut": LAYERS_PLOT_ID, "cycles": "finn-dse-layers-cycles"}
+CARD_HEIGHT = 450  # optuna-dashboard's plot card
+_LAYER_TITLES = {"lut": "LUTs per layer", "cycles": "cycles per frame per layer"}
 
 
 def _layers(workdir: Path, artifact_dir: Any) -> list[dict[str, Any]]:
@@ -55,32 +62,35 @@ def _layers(workdir: Path, artifact_dir: Any) -> list[dict[str, Any]]:
         return []
 
 
-def layers_figure(df: pd.DataFrame, workdir: Path) -> plotly.graph_objects.Figure | None:
-    """LUTs and cycles per layer (one bar group per layer) for each Pareto-front trial; None if no data."""
+def layers_figure(df: pd.DataFrame, workdir: Path, *, keys: tuple[str, ...] = ("lut", "cycles"),
+                  height: int | None = None) -> plotly.graph_objects.Figure | None:
+    """LUTs and cycles per layer (one bar group per layer) for each Pareto-front trial, one row per
+    key of ``keys``; None if no data."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("LUTs per layer", "cycles per frame per layer"))
+    fig = make_subplots(rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[_LAYER_TITLES[k] for k in keys] if len(keys) > 1 else None)
     front = df[df["pareto"].eq(True)].sort_values("number")
     for _, row in front.iterrows():
         layers = _layers(workdir, row["artifact_dir"])
         names = [str(la.get("name")) for la in layers]
-        for r, key in enumerate(("lut", "cycles"), start=1):
+        for r, key in enumerate(keys, start=1):
             vals = [la.get(key, math.nan) for la in layers]
             fig.add_trace(go.Bar(x=names, y=vals, name=f"trial {int(row['number'])}", showlegend=r == 1,
                                  legendgroup=str(row["number"])), row=r, col=1)
     if not fig.data:
         return None
-    fig.update_yaxes(type="log")  # layers differ by orders of magnitude
-    fig.update_layout(title="Per-layer estimates of the Pareto-front designs", barmode="group",
-                      template="plotly_white", height=640)
+    fig.update_yaxes(type="log", dtick="D2")  # layers differ by orders of magnitude; 1, 2, 5 labelled per decade
+    title = ("Per-layer estimates of the Pareto-front designs" if len(keys) > 1
+             else f"{_LAYER_TITLES[keys[0]]}, Pareto-front designs (log scale)")
+    fig.update_layout(title=title, barmode="group", template="plotly_white", height=height or 320 * len(keys))
     return fig
 
 
 def attach_plots(study: optuna.Study, *, workdir: Path | None = None) -> None:
-    """Store the Pareto figure (and, given the study's work directory, the per-layer bars) in the
-    study, and name its objectives.
+    """Store the Pareto figures (one per panel) and, given the study's work directory, the
+    per-layer bars (LUTs, cycles) in the study, and name its objectives.
 
     Calling it again replaces the figures. The per-layer figure reads each trial's estimate.json,
     which lives in the work directory, not in the storage.
@@ -89,11 +99,14 @@ def attach_plots(study: optuna.Study, *, workdir: Path | None = None) -> None:
 
     name_objectives(study)
     df = trials_frame(study)
-    save_plotly_graph_object(study, pareto_figure(pareto_info(df)), graph_object_id=PARETO_PLOT_ID)
-    ids = [PARETO_PLOT_ID]
-    if workdir is not None and (fig := layers_figure(df, Path(workdir))) is not None:
-        save_plotly_graph_object(study, fig, graph_object_id=LAYERS_PLOT_ID)
-        ids.append(LAYERS_PLOT_ID)
+    info = pareto_info(df)
+    ids = list(PARETO_PLOT_IDS)
+    for k, plot_id in enumerate(PARETO_PLOT_IDS):
+        save_plotly_graph_object(study, pareto_figure(info, panels=(k,), height=CARD_HEIGHT), graph_object_id=plot_id)
+    for key, plot_id in LAYERS_PLOT_IDS.items():
+        if workdir is not None and (fig := layers_figure(df, Path(workdir), keys=(key,), height=CARD_HEIGHT)) is not None:
+            save_plotly_graph_object(study, fig, graph_object_id=plot_id)
+            ids.append(plot_id)
     logger.info("attached %s to study %s for optuna-dashboard", ", ".join(ids), study.study_name)
 
 

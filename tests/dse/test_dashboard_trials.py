@@ -116,7 +116,7 @@ def _get_json(url: str, server: subprocess.Popen[bytes], log: Path, wait_s: floa
 @pytest.mark.slow
 @pytest.mark.finn
 def test_dashboard_serves_study_with_our_plots(smoke_workdir: Path, tmp_path: Path) -> None:
-    from dse.dashboard import LAYERS_PLOT_ID, PARETO_PLOT_ID, attach_plots, dashboard_url
+    from dse.dashboard import LAYERS_PLOT_ID, LAYERS_PLOT_IDS, PARETO_PLOT_ID, PARETO_PLOT_IDS, attach_plots, dashboard_url
     from dse.storage.database import load_study
 
     # A copy, so the shared smoke study is not changed under other tests.
@@ -139,7 +139,7 @@ def test_dashboard_serves_study_with_our_plots(smoke_workdir: Path, tmp_path: Pa
         detail = _get_json(f"{base}/api/studies/{summaries[0]['study_id']}", server, log)
         assert detail["name"] == meta["study_name"] and len(detail["trials"]) == len(study.trials) == 4
         plots = {p["id"]: json.loads(p["graph_object"]) for p in detail["plotly_graph_objects"]}
-        assert sorted(plots) == sorted([PARETO_PLOT_ID, LAYERS_PLOT_ID])
+        assert sorted(plots) == sorted([*PARETO_PLOT_IDS, *LAYERS_PLOT_IDS.values()])
         assert "Pareto front" in plots[PARETO_PLOT_ID]["layout"]["title"]["text"]
         assert plots[LAYERS_PLOT_ID]["data"], "per-layer figure has no bars"
         with urllib.request.urlopen(f"{base}/dashboard/", timeout=5) as resp:
@@ -214,6 +214,15 @@ def test_dashboard_api_has_constraints_names_and_feasible_best_trials(tmp_path: 
         best = {t["number"] for t in detail["best_trials"]}
         assert best == feasible and not best & stopped
         assert all(v <= 0 for t in detail["best_trials"] for v in t["constraints"])
+        # Our figures fit the dashboard's half-width 450 px cards: one panel each, so no subplot
+        # titles collide (they did with three panels side by side).
+        from dse.dashboard import CARD_HEIGHT, LAYERS_PLOT_IDS, PARETO_PLOT_IDS
+
+        plots = {p["id"]: json.loads(p["graph_object"]) for p in detail["plotly_graph_objects"]}
+        assert sorted(plots) == sorted([*PARETO_PLOT_IDS, *LAYERS_PLOT_IDS.values()])
+        for plot in plots.values():
+            layout = plot["layout"]
+            assert layout["height"] == CARD_HEIGHT and "xaxis2" not in layout and not layout.get("annotations")
         # The dashboard's incremental poll (?after=N): later trials only, the same best trials.
         later = _get_json(f"{base}/api/studies/{summary['study_id']}?after=3", server, log)
         assert [t["number"] for t in later["trials"]] == [t.number for t in study.trials][3:]

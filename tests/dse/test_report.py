@@ -91,9 +91,24 @@ def test_legend_names_why_designs_are_out() -> None:
                                                       "stopped early (accuracy too low to go on)": (3,)}
     assert info.infeasible.numbers == (1, 2, 3)
     legend = {t.name for t in pareto_figure(info).data if t.showlegend}
-    assert legend == {"Pareto front", "dominated", "stopped before training: too slow",
+    # No dominated design here: the legend lists only what is drawn.
+    assert legend == {"Pareto front", "stopped before training: too slow",
                       "stopped early (accuracy too low to go on)"}
     assert not any("does not fit" in name for name in legend)
+
+
+def test_a_panel_lists_only_the_groups_it_draws() -> None:
+    # A design stopped before training has no accuracy: it is drawn (and listed) in fps vs LUTs only.
+    frame = pd.DataFrame([row(0, pareto=True), row(1), row(2, feasible=False, stopped_by="estimator", val_accuracy=NAN,
+                                                         test_accuracy=NAN, reason="throughput 5 fps is below the minimum 10 fps")])
+    info = pareto_info(frame)
+    names = [{t.name for t in pareto_figure(info, panels=(k,), height=450).data if t.showlegend} for k in range(3)]
+    assert names[0] == names[1] == {"Pareto front", "dominated"}
+    assert names[2] == {"Pareto front", "dominated", "stopped before training: too slow"}
+    both = pareto_figure(info)  # three panels: each group listed once
+    assert sorted(t.name for t in both.data if t.showlegend) == sorted(names[2])
+    one = pareto_figure(info, panels=(2,), height=450)
+    assert one.layout.height == 450 and not one.layout.annotations and "throughput vs LUTs" in one.layout.title.text
 
 
 def test_panel_values_in_percent_and_aligned(df: pd.DataFrame) -> None:
