@@ -27,7 +27,7 @@ from dse.errors import BackendError, ConfigError, disk_full_cause
 from dse.spec import StudySpec
 from dse.text import plural
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
-from dse.storage.database import GRACE_S, HEARTBEAT_S, database_full, make_storage, name_objectives
+from dse.storage.database import GRACE_S, HEARTBEAT_S, database_full, make_storage, name_objectives, prepare_storage
 from dse.storage.orphans import RUNNER_ATTR, recover_orphans, workdir_lock
 from dse.storage.urls import redact
 
@@ -259,13 +259,16 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     preflight(spec, data_root)
     private = storage_url is None and not worker
     url = storage_url or layout.default_storage
+    if storage_url is not None and not worker:  # (api.worker has prepared it already)
+        # A run may start beside workers on an empty database: create the tables one at a time.
+        prepare_storage(storage_url)
     # Trials of this work directory's `run` carry its name, so a restarted run recovers its own
     # interrupted trial at once, also on shared storage (where others' trials wait for heartbeats).
     owner = None if worker else f"{socket.gethostname()}:{layout.root.resolve()}"
     with contextlib.nullcontext() if worker else workdir_lock(layout):
         study = open_study(spec, url, heartbeat_s=heartbeat_s, grace_s=grace_s)
         claim = ClaimLock(url, spec.name)
-        with claim if worker else contextlib.nullcontext():  # workers starting together enqueue a retry once
+        with contextlib.nullcontext() if private else claim:  # processes starting together enqueue a retry once
             recover_orphans(study, fail_running=private, owner=owner)
             if not private:
                 optuna.storages.fail_stale_trials(study)
@@ -374,7 +377,9 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         if observer is not None and hasattr(observer, "study_progress"):
             observer.study_progress(study_stats(study, target))
         try:
-            if worker:  # until the study is done (a worker's share is not known in advance)
+            # On shared storage every process claims each trial before starting it, a `run` beside
+            # workers included, so the study never overshoots its budget.
+            if not private:
                 optimize_claimed(study, objective, target=target, poll_s=heartbeat_s, claim=claim, timeout_s=timeout_s,
                                  catch=(BackendError,), callbacks=[after_trial])
             else:

@@ -20,7 +20,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "installing Debian dataset-fashion-mnist (Fashion-MNIST IDX files)..."
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y -qq dataset-fashion-mnist >/dev/null; then
-  apt-get update -qq
-  apt-get install -y -qq dataset-fashion-mnist >/dev/null
+if ! apt-get -o DPkg::Lock::Timeout=600 install -y -qq dataset-fashion-mnist >/dev/null; then
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq dataset-fashion-mnist >/dev/null
 fi

@@ -19,14 +19,16 @@ from tests.conftest import ROOT, finn_dse
 STUDY = ROOT / "studies" / "smoke_workers.yaml"
 
 
-def start_worker(storage: str, workdir: Path, data_root: Path, n_trials: int, *extra: str) -> subprocess.Popen[bytes]:
-    """A real `finn-dse worker` process; its output goes to worker-<n>.log beside the work directory."""
+def start_worker(storage: str, workdir: Path, data_root: Path, n_trials: int, *extra: str,
+                 command: str = "worker") -> subprocess.Popen[bytes]:
+    """A real `finn-dse worker` (or `run --storage`) process; its output goes to worker-<n>.log
+    beside the work directory."""
     exe = Path(sys.executable).with_name("finn-dse")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread each: the workers share the cores
     workdir.parent.mkdir(parents=True, exist_ok=True)
     log = workdir.parent / f"worker-{len(list(workdir.parent.glob('worker-*.log')))}.log"
     with log.open("wb") as f:
-        return subprocess.Popen([str(exe), "worker", str(STUDY), "--storage", storage, "--workdir", str(workdir),
+        return subprocess.Popen([str(exe), command, str(STUDY), "--storage", storage, "--workdir", str(workdir),
                                  "--data-root", str(data_root), "--n-trials", str(n_trials), *extra],
                                 cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
 
@@ -87,6 +89,19 @@ def test_four_workers_share_one_study(postgres_db: str, mnist_root: Path, tmp_pa
     # Every trial wrote its files into the shared work directory.
     assert len(list((workdir / "trials").iterdir())) == n
     assert (workdir / "pareto.html").exists()
+
+
+@pytest.mark.service
+@pytest.mark.slow
+def test_run_beside_workers_keeps_the_budget(postgres_db: str, mnist_root: Path, tmp_path: Path) -> None:
+    """A plain `run --storage` started together with workers on an empty database neither races
+    them to create the tables nor runs past the shared budget."""
+    workdir = tmp_path / "run"
+    n = 6
+    procs = [start_worker(postgres_db, workdir, mnist_root, n) for _ in range(2)]
+    procs.append(start_worker(postgres_db, workdir, mnist_root, n, command="run"))
+    finish(procs, tmp_path, timeout_s=900)
+    check_study(postgres_db, n)
 
 
 @pytest.mark.service
