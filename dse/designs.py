@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from search_spaces import DesignPoint
 
 if TYPE_CHECKING:
     from estimators.graph import DataflowGraph
+    from dse.pruning import AnyConfig
 
 
 def _bits(values: tuple[int, ...]) -> int | tuple[int, ...]:
@@ -91,9 +92,10 @@ class Family:
 
         # dse.pruning plans from the widths alone (duck-typed), so screening never imports torch.
         w = point.widths
-        shape = {"tfc": {"hidden": w}, "cnv": {"channels": w[:6], "fc": w[6:]},
-                 "mobilenet": {"channels": w, "strides": dict(point.extra).get("strides")}}[self.name]
-        return plan_pruning(SimpleNamespace(**shape), ratios=point.prune_ratios, multiple=multiple)
+        shapes: dict[str, dict[str, Any]] = {"tfc": {"hidden": w}, "cnv": {"channels": w[:6], "fc": w[6:]},
+                                             "mobilenet": {"channels": w, "strides": dict(point.extra).get("strides")}}
+        config = cast("AnyConfig", SimpleNamespace(**shapes[self.name]))
+        return plan_pruning(config, ratios=point.prune_ratios, multiple=multiple)
 
     def graph(self, point: DesignPoint, widths: tuple[int, ...], part: str, *, num_classes: int = 10) -> DataflowGraph:
         """The estimators' fast path: FINN's unfolded dataflow graph, built without FINN."""

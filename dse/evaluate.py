@@ -132,7 +132,7 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     if result.stopped_early:
         write_json(files.estimate, estimate_json)
         assert limits.min_accuracy is not None
-        reason = (f"stopped after {result.epochs} epoch(s): validation accuracy {result.val_accuracy:.2%} "
+        reason: str | None = (f"stopped after {result.epochs} epoch(s): validation accuracy {result.val_accuracy:.2%} "
                   f"cannot reach the minimum {limits.min_accuracy:.2%}")
         attrs.update(estimates, estimate_source="estimators", stopped_by="accuracy", reason=reason)
         attrs.update({f"{key}_s": secs for key, secs in seconds.items()})  # what the stopped training cost

@@ -273,7 +273,7 @@ def fold(model: Any, *, clock_ns: float, target_fps: float | None = None,
         model = model.transform(SetFolding(max(1, target_cycles), mvau_wwidth_max=mvau_wwidth_max,
                                            two_pass_relaxation=True))
         model = model.transform(GiveUniqueNodeNamesRecursive())
-    else:
+    elif folding is not None:
         model = model.transform(GiveUniqueNodeNamesRecursive())
         model = model.transform(ApplyConfig(dict(folding)))
     config = _plain(extract_model_config(model, None, FOLDING_ATTRS))

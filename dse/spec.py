@@ -14,7 +14,7 @@ from search_spaces import Space, TFCSpace
 from search_spaces.schema import Strict
 
 # Objective name in the study file -> (trial attribute, direction).
-OBJECTIVES: dict[str, tuple[str, str]] = {
+OBJECTIVES: dict[str, tuple[str, Literal["minimize", "maximize"]]] = {
     "accuracy": ("val_accuracy", "maximize"),
     "fps": ("fps", "maximize"),
     "latency_us": ("latency_us", "minimize"),
@@ -122,7 +122,7 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
         return self
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
         return [OBJECTIVES[o][1] for o in self.objectives]
 
     @property
