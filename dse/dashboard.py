@@ -82,6 +82,7 @@ def layers_figure(df: pd.DataFrame, workdir: Path, *, keys: tuple[str, ...] = ("
     if not fig.data:
         return None
     fig.update_yaxes(type="log", dtick="D2")  # layers differ by orders of magnitude; 1, 2, 5 labelled per decade
+    fig.update_xaxes(tickangle=-30)  # five layer names side by side ran into each other in a half-width card
     title = ("Per-layer estimates of the Pareto-front designs" if len(keys) > 1
              else f"{_LAYER_TITLES[keys[0]]}, Pareto-front designs (log scale)")
     fig.update_layout(title=title, barmode="group", template="plotly_white", height=height or 320 * len(keys))

@@ -137,3 +137,51 @@ def test_synthesis_section_draws_table_and_parity_plot(driver: object, smoke_wor
     n = driver.execute_script(  # type: ignore[attr-defined]
         "return document.getElementById('synthesis-parity').data.filter(t => t.mode === 'markers').length;")
     assert n >= 2
+
+
+def _value(label: str) -> float:
+    """A tick label as the page writes it (200k, 4.08M, 950) back to a number."""
+    scale = {"k": 1e3, "M": 1e6, "G": 1e9}.get(label[-1:], 1.0)
+    return float(label[:-1] if scale != 1.0 else label) * scale
+
+
+def test_figures_label_real_values_and_readable_scales(driver: object, report: Path, smoke_workdir: Path) -> None:
+    """Parallel coordinates: fps and LUTs on log positions labelled with real values (not log10
+    numbers); 3D: short axis titles, log ticks labelled with their values; hypervolume: a y axis
+    from 0 that the curve fills, in percent of the box."""
+    import math
+
+    from dse.report.page import report_data
+    from dse.storage.database import load_study
+
+    data = report_data(load_study(smoke_workdir), smoke_workdir)
+    trained = [t for t in data["trials"] if t["state"] == "COMPLETE" and t["metrics"]["val_accuracy"] is not None]
+    _open(driver, report)
+    assert _severe(driver) == []
+
+    dims = driver.execute_script(  # type: ignore[attr-defined]
+        "return document.getElementById('parcoords').data[0].dimensions"
+        ".map(d => ({label: d.label, values: d.values, tickvals: d.tickvals, ticktext: d.ticktext}));")
+    by_label = {d["label"]: d for d in dims}
+    assert not any("log" in d["label"] for d in dims), [d["label"] for d in dims]
+    for label, metric in (("fps", "fps"), ("LUTs", "lut")):
+        d = by_label[label]
+        assert d["values"] == pytest.approx([math.log10(t["metrics"][metric]) for t in trained])
+        assert len(d["ticktext"]) >= 2
+        for pos, text in zip(d["tickvals"], d["ticktext"], strict=True):
+            assert _value(text) == pytest.approx(10 ** pos, rel=0.01), (label, pos, text)
+            assert min(d["values"]) - 1e-9 <= pos <= max(d["values"]) + 1e-9
+
+    scene = driver.execute_script("return document.getElementById('pareto-3d').layout.scene;")  # type: ignore[attr-defined]
+    titles = [scene[a]["title"]["text"] for a in ("xaxis", "yaxis", "zaxis")]
+    assert titles == ["LUTs", "fps", "val acc. (%)"]
+    for a in ("xaxis", "yaxis"):  # LUTs and fps: log axes with their ticks labelled as values
+        assert scene[a]["type"] == "log"
+        assert [_value(t) for t in scene[a]["ticktext"]] == pytest.approx(scene[a]["tickvals"], rel=0.01)
+
+    hv = driver.execute_script(  # type: ignore[attr-defined]
+        "const g = document.getElementById('hypervolume'); return {y: g.data[0].y, range: g.layout.yaxis.range,"
+        " title: g.layout.yaxis.title.text};")
+    assert hv["y"] == pytest.approx([100 * h["hypervolume"] for h in data["hypervolume"]["history"]])
+    assert "%" in hv["title"]
+    assert hv["range"][0] == 0 and max(hv["y"]) <= hv["range"][1] <= 1.2 * max(hv["y"])
