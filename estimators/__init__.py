@@ -12,12 +12,14 @@ from estimators.devices import BOARDS, Board, FitReport, Resources, SLRPlacement
 from estimators.folding import (FoldingLimits, apply_folding_config, evaluate_batch, folding_config, option_tables,
                                 restrict_styles)
 from estimators.graph import DataflowGraph, NetworkEstimate, estimate_graph
+from estimators.multi_fpga import MultiCardDesign, cheapest_meeting, designs_per_card_count, fastest_on_cards
 from estimators.partition import AURORAFLOW, Link, Partition, assess, partition
 from estimators.power import PowerModel, energy_per_inference_uj, power_w
 from estimators.solver import Solution, device_weights, solve_for_budget, solve_for_target, solve_sampled
 
 __all__ = [
-    "AURORAFLOW", "Link", "Partition", "assess", "partition",
+    "AURORAFLOW", "Link", "MultiCardDesign", "Partition", "assess", "cheapest_meeting", "designs_per_card_count",
+    "fastest_on_cards", "partition",
     "BOARDS", "Board", "Calibration", "DataflowGraph", "FitReport", "FoldingError", "FoldingLimits", "NetworkEstimate",
     "NodeCost", "PowerModel", "Resources", "SLRPlacement", "Solution", "UnknownLayerError", "apply_folding_config", "check_fit",
     "device_weights", "energy_per_inference_uj", "estimate_graph", "evaluate_batch", "folding_config", "get_board", "known_layer_types",
