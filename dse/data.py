@@ -367,11 +367,18 @@ def as_rgb32(split: Split) -> Split:
     images = split.images
     if images.ndim == 4 and images.shape[1:] == (3, 32, 32):
         return split
+    if images.ndim == 4 and images.shape[1:] == (1, 28, 28):  # a grey image folder's C x H x W
+        images = images[:, 0]
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"as_rgb32 needs N x 28 x 28 or N x 3 x 32 x 32 images, got {images.shape}")
+        raise DataError(f"as_rgb32 needs N x 28 x 28 (or N x 1 x 28 x 28) or N x 3 x 32 x 32 images, got {images.shape}")
     out = np.zeros((len(images), 3, 32, 32), dtype=np.uint8)
     out[:, :, 2:30, 2:30] = np.asarray(images, dtype=np.uint8)[:, None]
     return Split(images=out, labels=split.labels)
+
+
+def as_rgb32_dataset(ds: Dataset) -> Dataset:
+    """Every split through as_rgb32."""
+    return Dataset(train=as_rgb32(ds.train), val=as_rgb32(ds.val), test=as_rgb32(ds.test))
 
 
 def load_dataset(
@@ -387,6 +394,4 @@ def load_dataset(
         ds = load_cifar10(root, val_size=val_size, seed=seed)
     else:
         raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
-    if not rgb32:
-        return ds
-    return Dataset(train=as_rgb32(ds.train), val=as_rgb32(ds.val), test=as_rgb32(ds.test))
+    return as_rgb32_dataset(ds) if rgb32 else ds

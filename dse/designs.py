@@ -27,6 +27,22 @@ def _act(point: DesignPoint) -> int | tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelIO:
+    """What a study's dataset fixes for every network: the classes it tells apart and the FINN
+    datatype of its input (UINT8 pixels for the built-in datasets)."""
+
+    num_classes: int = 10
+    input_datatype: str = "UINT8"
+
+    @classmethod
+    def of(cls, spec: Any) -> ModelIO:
+        return cls(num_classes=spec.num_classes, input_datatype=spec.input_datatype)
+
+
+PIXELS = ModelIO()
+
+
+@dataclass(frozen=True, slots=True)
 class UserConfig:
     """A user model (docs/user-models.md) at one bit width."""
 
@@ -34,6 +50,7 @@ class UserConfig:
     weight_bits: int
     act_bits: int
     num_classes: int = 10
+    input_datatype: str = "UINT8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +58,14 @@ class Family:
     name: str
     image: bool  # needs 3 x 32 x 32 inputs (28 x 28 datasets are padded and channel-replicated)
 
-    def config(self, point: DesignPoint, widths: tuple[int, ...] | None = None, *, num_classes: int = 10) -> Any:
+    def config(self, point: DesignPoint, widths: tuple[int, ...] | None = None, *, io: ModelIO = PIXELS) -> Any:
         """The model configuration with ``widths`` (default: the parent's, unpruned)."""
         w = point.widths if widths is None else widths
         extra = dict(point.extra)
+        num_classes = io.num_classes
         if self.name == "user":
-            return UserConfig(str(extra["model"]), point.weight_bits[0], point.act_bits[0], num_classes)
+            return UserConfig(str(extra["model"]), point.weight_bits[0], point.act_bits[0], num_classes,
+                              io.input_datatype)
         if self.name == "tfc":
             from dse.models.tfc import TFCConfig
 
@@ -68,7 +87,7 @@ class Family:
             from dse.models.user import load_user_model
 
             return load_user_model(config.model, weight_bits=config.weight_bits, act_bits=config.act_bits,
-                                   num_classes=config.num_classes)
+                                   num_classes=config.num_classes, input_datatype=config.input_datatype)
         if self.name == "tfc":
             from dse.models.tfc import build_tfc
 
@@ -97,12 +116,13 @@ class Family:
         config = cast("AnyConfig", SimpleNamespace(**shapes[self.name]))
         return plan_pruning(config, ratios=point.prune_ratios, multiple=multiple)
 
-    def graph(self, point: DesignPoint, widths: tuple[int, ...], part: str, *, num_classes: int = 10) -> DataflowGraph:
+    def graph(self, point: DesignPoint, widths: tuple[int, ...], part: str, *, io: ModelIO = PIXELS) -> DataflowGraph:
         """The estimators' fast path: FINN's unfolded dataflow graph, built without FINN."""
         from estimators import families
 
+        num_classes = io.num_classes
         if self.name == "user":
-            return _user_graph(self.config(point, num_classes=num_classes), part)
+            return _user_graph(self.config(point, io=io), part)
         wb, ab = _bits(point.weight_bits), _act(point)
         if self.name == "tfc":
             return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)
@@ -139,7 +159,8 @@ def _user_graph(config: UserConfig, part: str) -> DataflowGraph:
     model = Family("user", image=False).build(config)
     with tempfile.TemporaryDirectory(prefix="finn-dse-user-") as tmp:
         result = estimate_user_model(model, Path(tmp), ref=config.model,
-                                     board=board.name if board is not None else "U280")
+                                     board=board.name if board is not None else "U280",
+                                     input_datatype=config.input_datatype)
     _INPUT_SHAPES[config.model] = tuple(model.input_shape)
     return result.graph
 
@@ -176,3 +197,29 @@ def shape_split(split: Any, input_shape: tuple[int, ...]) -> Any:
 
 def family_of(point: DesignPoint) -> Family:
     return FAMILIES[point.family]
+
+
+def check_fits(spec: Any, sample_shape: tuple[int, ...], model_shape: tuple[int, ...] | None) -> None:
+    """A ConfigError unless the samples of the study's own dataset (``sample_shape``, without the
+    batch) fit its networks: a user model's ``input_shape`` (``model_shape``) as shape_split shapes
+    them; a built-in family's UINT8 pixels (TFC: 784 of them, CNV/MobileNet: 3x32x32 or 28x28)."""
+    import math
+
+    from dse.errors import ConfigError
+
+    where = f"dataset {spec.dataset_label}"
+    family = spec.space.family
+    if model_shape is not None:
+        same_size = math.prod(sample_shape) == math.prod(model_shape)
+        padded = tuple(model_shape) == (3, 32, 32) and tuple(sample_shape) in ((28, 28), (1, 28, 28))
+        if not (same_size or padded):
+            raise ConfigError(f"{where}: samples of shape {tuple(sample_shape)} do not fit the user model's input_shape "
+                              f"{tuple(model_shape)} (expected the same number of values, or 28x28 images for "
+                              "3x32x32)")
+        return
+    fits = (math.prod(sample_shape) == 784 if family == "tfc"
+            else tuple(sample_shape) in ((3, 32, 32), (28, 28), (1, 28, 28)))
+    takes = "784 UINT8 pixels (28x28)" if family == "tfc" else "UINT8 images of 3x32x32 or 28x28"
+    if spec.input_datatype != "UINT8" or not fits:
+        raise ConfigError(f"{where}: the {family} family takes {takes}, these samples are {tuple(sample_shape)} "
+                          f"{spec.input_datatype}; use space.family: user with a model for them (docs/user-models.md)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles, save_torch, write_atomic, write_json
-from dse.designs import family_of
+from dse.designs import ModelIO, family_of
 from dse.screen import Screening, hardware_violations, screen
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     # 1. screen ------------------------------------------------------------------------------
     stage("screen")
     t0 = time.perf_counter()
-    screening = screen(point, spec.hardware, limits, multiple=spec.space.pruning.multiple)
+    screening = screen(point, spec.hardware, limits, multiple=spec.space.pruning.multiple, io=ModelIO.of(spec))
     seconds["screen"] = time.perf_counter() - t0
     estimates = screening.figures()
     attrs: dict[str, Any] = {f"est_{k}": v for k, v in estimates.items() if k in ("fps", "lut", "bram18", "uram",
@@ -149,7 +149,8 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     if ev.export_model or ev.finn_confirm:
         stage("export")
         t0 = time.perf_counter()
-        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point), log_path=files.log)
+        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point), log_path=files.log,
+                               input_datatype=spec.input_datatype)
         seconds["export"] = time.perf_counter() - t0
     figures = dict(estimates)
     attrs["estimate_source"] = "estimators"
@@ -272,7 +273,7 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
     else:
         t0 = time.perf_counter()
         torch.manual_seed(seed)
-        model = family.build(family.config(point))
+        model = family.build(family.config(point, io=ModelIO.of(spec)))
         result = train(model, train_split, dataset.val, dataset.test, epochs=tr.epochs, progress=bar("train"),
                        **train_kwargs)
         seconds["train"] = time.perf_counter() - t0

@@ -114,8 +114,19 @@ def provenance() -> dict[str, str]:
     return out
 
 
+def _input_shape(model_path: Path) -> str | None:
+    """The exported graph input's shape as "1x784" (None if the file does not say)."""
+    try:
+        import onnx
+
+        dims = onnx.load(str(model_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+        return "x".join(str(d.dim_value) for d in dims) if dims and all(d.dim_value for d in dims) else None
+    except Exception:  # the README's shape is a courtesy; the bundle stands without it
+        return None
+
+
 def _readme(study: str, trial: int, design: str, dataset: str, input_shape: str, hw: dict[str, Any],
-            acc: dict[str, float], vitis_platform: str | None) -> str:
+            acc: dict[str, float], vitis_platform: str | None, input_datatype: str = "UINT8") -> str:
     source = "FINN estimate" if hw.get("source", "finn") == "finn" else "FINN-DSE estimators' estimate"
     return f"""# FINN-DSE bundle: study `{study}`, trial {trial}
 
@@ -127,7 +138,7 @@ Accuracy ({dataset}): validation {acc['val_accuracy']:.2%}, test {acc['test_accu
 These are FINN's pre-synthesis estimates, not measurements.
 
 ## Files
-- `model.onnx`: the trained network in QONNX (input: UINT8 pixels, shape {input_shape}; output: class index).
+- `model.onnx`: the trained network in QONNX (input: {input_datatype}{' pixels' if input_datatype == 'UINT8' else ''}, shape {input_shape}; output: class index).
 - `folding_config.json`: PE/SIMD and memory styles per layer (FINN ApplyConfig format).
 - `build.yaml`: finn-plus DataflowBuildConfig (Vitis Alveo shell flow, U280, clock, folding file).
 - `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies, and
@@ -255,14 +266,14 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
         "source": ("FINN estimate (pre-synthesis)" if estimate.get("source", "finn") == "finn"
                    else "FINN-DSE estimators (pre-synthesis; FINN confirmation was off)"),
         "mvau_wwidth_max": hw.mvau_wwidth_max, "on_pareto_front": on_front,
-        "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset,
+        "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset_label, "input_datatype": spec.input_datatype,
                        "packages": provenance()},
     })
     from dse.designs import FAMILIES
 
     family = spec.space.family
-    shape = "1x784" if not FAMILIES[family].image else "1x3x32x32"
+    shape = _input_shape(files.model) or ("1x784" if not FAMILIES[family].image else "1x3x32x32")
     design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
                                                 f"{trial.params.get('act_bits')}")
-    write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset, shape,
-                                                estimate, accuracy, config.get("vitis_platform")))
+    write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset_label, shape,
+                                                estimate, accuracy, config.get("vitis_platform"), spec.input_datatype))

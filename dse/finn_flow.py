@@ -96,10 +96,12 @@ def _settings() -> None:
     initialize_dummy_settings()
 
 
-def export_qonnx(model: Any, path: Path, *, input_shape: tuple[int, ...], log_path: Path | None = None) -> Path:
+def export_qonnx(model: Any, path: Path, *, input_shape: tuple[int, ...], log_path: Path | None = None,
+                input_datatype: str = "UINT8") -> Path:
     """Export a Brevitas model to QONNX as FINN expects to receive it.
 
-    The graph input is marked UINT8 (raw pixels) and a TopK(k=1) is appended, so the exported
+    The graph input is marked ``input_datatype`` (UINT8: raw pixels; the study's dataset declares
+    it, FLOAT32 leaves it a float for the model's own input quantizer) and a TopK(k=1) is appended, so the exported
     file is exactly what a `finn build` of the bundle starts from: FINN absorbs the final scale
     into the TopK and maps it to a LabelSelect layer.
     """
@@ -118,7 +120,7 @@ def export_qonnx(model: Any, path: Path, *, input_shape: tuple[int, ...], log_pa
             raw = Path(tmp) / "raw.onnx"
             brevitas_export(model, torch.zeros(*input_shape), str(raw))
             wrapped = ModelWrapper(str(raw)).transform(InferShapes())
-            wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType["UINT8"])
+            wrapped.set_tensor_datatype(wrapped.graph.input[0].name, DataType[input_datatype])
             # Shapes on every tensor, so qonnx can also execute the file as it is (checks, users).
             wrapped = wrapped.transform(InsertTopK(k=1)).transform(InferShapes())
             write_atomic(path, wrapped.model.SerializeToString())  # never a cut-short model.onnx

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import estimators as est
 from estimators.front import HardwareDesign, hardware_front
 from dse.artifacts import StudyLayout, TrialFiles, write_json
-from dse.designs import family_of
+from dse.designs import ModelIO, family_of
 from dse.evaluate import NOT_TRAINED_ACCURACY, _design_record, _hardware_estimate_dict, train_point
 from dse.parents import _locked
 from dse.screen import Screening, hardware_violations, screen
@@ -143,7 +143,7 @@ def network_front(point: DesignPoint, spec: StudySpec,
     family = family_of(point)
     board = est.get_board(spec.hardware.board)
     widths = family.kept_widths(point, multiple=spec.space.pruning.multiple)
-    graph = family.graph(point, widths, board.part)
+    graph = family.graph(point, widths, board.part, io=ModelIO.of(spec))
     f, limits = spec.space.folding, spec.limits
     front = hardware_front(graph, board, clock_ns=_clocks(spec), ram_styles=f.ram_style, res_types=f.res_type,
                            limits=est.FoldingLimits(wwidth_max=spec.hardware.mvau_wwidth_max),
@@ -349,7 +349,7 @@ def _screened_out(point: DesignPoint, spec: StudySpec, files: TrialFiles, attrs:
     fastest = dataclasses.replace(point, folding=FoldingPoint(
         mode="solved", target_fps=f.target_fps.high if f.objective == "target_fps" else None,
         budget=f.budget.high if f.objective == "budget" else None))
-    s = screen(fastest, spec.hardware, spec.limits, multiple=spec.space.pruning.multiple)
+    s = screen(fastest, spec.hardware, spec.limits, multiple=spec.space.pruning.multiple, io=ModelIO.of(spec))
     violations = dict(s.violations)
     reason = s.reason
     if reason is None:
@@ -398,7 +398,7 @@ def _train(point: DesignPoint, spec: StudySpec, nfiles: TrialFiles, *, seed: int
         t0 = time.perf_counter()
         tmp_model = nfiles.model.with_name(f".model.{os.getpid()}.onnx")
         finn_flow.export_qonnx(trained.model, tmp_model, input_shape=trained.family.input_shape(point),
-                               log_path=nfiles.log)
+                               log_path=nfiles.log, input_datatype=spec.input_datatype)
         os.replace(tmp_model, nfiles.model)
         seconds["export"] = time.perf_counter() - t0
     return record

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import write_json
-from dse.designs import family_of
+from dse.designs import ModelIO, family_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -78,7 +78,7 @@ class ParentStore:
 
         weights, meta, lock = self._paths(point)
         family = family_of(point)
-        config = family.config(self._unpruned(point))
+        config = family.config(self._unpruned(point), io=ModelIO.of(self.spec))
         self.trained_here_s = 0.0
         with _locked(lock):
             if not weights.exists():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import estimators as est
-from dse.designs import family_of
+from dse.designs import PIXELS, ModelIO, family_of
 from search_spaces import DesignPoint
 
 if TYPE_CHECKING:
@@ -92,13 +92,13 @@ def fold(graph: DataflowGraph, point: DesignPoint, hardware: HardwareSpec, *,
 
 
 def screen(point: DesignPoint, hardware: HardwareSpec, limits: LimitsSpec, *, multiple: int = 4,
-           num_classes: int = 10) -> Screening:
+           io: ModelIO = PIXELS) -> Screening:
     """Estimate ``point`` with the fast graph path and check the hard hardware limits."""
     start = time.perf_counter()
     family = family_of(point)
     board = est.get_board(hardware.board)
     widths = family.kept_widths(point, multiple=multiple)
-    graph = family.graph(point, widths, board.part, num_classes=num_classes)
+    graph = family.graph(point, widths, board.part, io=io)
     solution = fold(graph, point, hardware, fit_margin=limits.fit_margin)
     estimate = est.estimate_graph(solution.graph, board.part, clock_ns=point.clock_ns)
     used = est.Resources(lut=estimate.lut, bram18=estimate.bram18, uram=estimate.uram, dsp=estimate.dsp)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from dse.errors import ConfigError, cut, shorten
 from estimators.devices import BOARDS
@@ -27,6 +27,96 @@ OBJECTIVES: dict[str, tuple[str, Literal["minimize", "maximize"]]] = {
 ObjectiveName = Literal["accuracy", "fps", "latency_us", "lut", "bram18", "uram", "dsp", "energy_uj"]
 SamplerName = Literal["tpe", "nsga2", "gp", "random"]
 DatasetName = Literal["mnist", "fashion_mnist", "cifar10"]
+_REF = re.compile(r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*$")
+# FINN datatypes a dataset's inputs may be declared as (qonnx.core.datatype names).
+_DATATYPE = re.compile(r"^(UINT8|BIPOLAR|BINARY|FLOAT32|U?INT([1-9]|1[0-6]))$")
+
+
+def datatype_range(datatype: str) -> tuple[int, int] | None:
+    """The integer values a FINN datatype holds (lowest, highest); None for FLOAT32."""
+    if datatype == "FLOAT32":
+        return None
+    if datatype == "BIPOLAR":
+        return -1, 1
+    if datatype == "BINARY":
+        return 0, 1
+    bits = int(datatype.removeprefix("U").removeprefix("INT"))
+    return (0, 2**bits - 1) if datatype.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
+
+class _OwnDataset(Strict):
+    """A dataset the user brings. Relative paths are taken from the directory `finn-dse` runs in
+    (as user model paths are); what the files hold is checked when they are loaded (dse/user_data.py)."""
+
+    num_classes: int = Field(ge=2, le=65536)
+    # What FINN sees at the graph input: UINT8 pixels, BIPOLAR (+-1), BINARY (0/1), INTn / UINTn
+    # integer features, or FLOAT32 for floats the model quantizes itself (its own input quantizer).
+    input_datatype: str
+
+    @field_validator("input_datatype", mode="before")
+    @classmethod
+    def _datatype(cls, value: Any) -> Any:
+        name = value.upper() if isinstance(value, str) else value
+        if not isinstance(name, str) or not _DATATYPE.match(name) or name == "INT1":
+            raise ValueError("expected a FINN datatype: UINT8, BIPOLAR, BINARY, INT2..INT16, UINT1..UINT16 or FLOAT32")
+        return name
+
+
+class NpzDataset(_OwnDataset):
+    """Arrays in one .npz file: x_train, y_train, x_test, y_test, optionally x_val and y_val."""
+
+    kind: Literal["npz"]
+    path: str = Field(min_length=1)
+
+
+class FunctionDataset(_OwnDataset):
+    """``package.module:function`` (or ``file.py:function``) called without arguments; returns a dict
+    with the .npz's keys, or {"train": ..., "test": ..., "val": ...} of (x, y) pairs or torch Datasets."""
+
+    kind: Literal["function"]
+    function: str
+
+    @field_validator("function")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if not _REF.match(value):
+            raise ValueError("expected 'package.module:function' or 'path/to/file.py:function'")
+        return value
+
+
+class ImageFolderDataset(_OwnDataset):
+    """``path/train/<class>/*.png`` and ``path/test/<class>/*.png`` (optionally ``path/val/``): one
+    sub-folder per class, classes in sorted name order; PNG, JPEG, BMP or PPM/PGM images of one size."""
+
+    kind: Literal["image_folder"]
+    path: str = Field(min_length=1)
+    # Images are converted to this mode: L gives 1 x H x W, RGB 3 x H x W.
+    mode: Literal["L", "RGB"] = "RGB"
+
+    @model_validator(mode="after")
+    def _pixels(self) -> ImageFolderDataset:
+        if self.input_datatype != "UINT8":
+            raise ValueError(f"image folders hold 8-bit pixels: input_datatype must be UINT8, got {self.input_datatype}")
+        return self
+
+
+DATASET_KINDS = ("npz", "function", "image_folder")
+
+
+def _dataset_tag(value: Any) -> str | None:
+    # A name is a built-in dataset; a mapping is the user's own, told apart by its kind.
+    if isinstance(value, dict):
+        return value.get("kind") if isinstance(value.get("kind"), str) else None
+    return str(getattr(value, "kind")) if isinstance(value, _OwnDataset) else "builtin"
+
+
+DatasetSpec = Annotated[
+    Annotated[DatasetName, Tag("builtin")] | Annotated[NpzDataset, Tag("npz")]
+    | Annotated[FunctionDataset, Tag("function")] | Annotated[ImageFolderDataset, Tag("image_folder")],
+    Discriminator(_dataset_tag, custom_error_type="dataset_kind",
+                  custom_error_message=f"a built-in name or a mapping with kind: {', '.join(DATASET_KINDS)}"),
+]
 
 
 class TrainingSpec(Strict):
@@ -89,7 +179,7 @@ class EvaluationSpec(Strict):
 class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study files"
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    dataset: DatasetName = "mnist"
+    dataset: DatasetSpec = "mnist"
     space: Space = TFCSpace()
     objectives: tuple[ObjectiveName, ...] = Field(default=("accuracy", "fps", "lut"), min_length=1)
     limits: LimitsSpec = LimitsSpec()
@@ -120,6 +210,23 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
             raise ValueError("space.folding.mode: sampled proposes PE/SIMD per trial; set evaluation.hardware: "
                              "per_trial to keep it, or use folding mode: solved (every folding level is swept)")
         return self
+
+    @property
+    def num_classes(self) -> int:
+        return 10 if isinstance(self.dataset, str) else self.dataset.num_classes
+
+    @property
+    def input_datatype(self) -> str:
+        """The FINN datatype of the graph input: UINT8 pixels for the built-in datasets."""
+        return "UINT8" if isinstance(self.dataset, str) else self.dataset.input_datatype
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset in a few words (reports, bundles): its name, or its kind and file."""
+        d = self.dataset
+        if isinstance(d, str):
+            return d
+        return f"{d.kind} {d.function if isinstance(d, FunctionDataset) else d.path}"
 
     @property
     def directions(self) -> list[Literal["minimize", "maximize"]]:
@@ -221,6 +328,8 @@ def _format_error(err: ValidationError) -> str:
         # A discriminated union puts the family tag into the path: space.cnv.x -> space.x
         if len(loc) > 1 and loc[0] == "space" and loc[1] in ("tfc", "cnv", "mobilenet", "user"):
             loc = loc[:1] + loc[2:]
+        if len(loc) > 1 and loc[0] == "dataset" and loc[1] in ("builtin", *DATASET_KINDS):
+            loc = loc[:1] + loc[2:]
         return loc
 
     errors = err.errors()
@@ -228,6 +337,11 @@ def _format_error(err: ValidationError) -> str:
     parts = []
     for e in errors:
         loc = path(e)
+        if e["type"] == "dataset_kind":
+            got = e["input"].get("kind") if isinstance(e.get("input"), dict) else None
+            parts.append(f"dataset.kind: {'unknown dataset kind ' + shorten(got) if got is not None else 'missing'}; "
+                         f"allowed: {', '.join(DATASET_KINDS)} (or a built-in name: mnist, fashion_mnist, cifar10)")
+            continue
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
             got = (e.get("input") or {}).get("family") if isinstance(e.get("input"), dict) else None
             parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {shorten(got)}; allowed: tfc, cnv, mobilenet, user"

@@ -193,8 +193,9 @@ def _network_summary(trial_number: int, outcome: Any) -> str:
             f"{a['fps']:,.0f} fps at {a['lut']:,.0f} LUT [{a['estimate_source']}]{disagree}")
 
 
-def _data_loader(spec: StudySpec, data_root: Path) -> Any:
-    """Loads the study's dataset on first use (screened-out trials never need it), once per process."""
+def _data_loader(spec: StudySpec, data_root: Path, own: Any = None) -> Any:
+    """Loads the study's dataset on first use (screened-out trials never need it), once per process;
+    ``own`` is the user's dataset preflight already loaded and checked."""
     from dse.data import fetch_mnist, load_dataset
     from dse.designs import FAMILIES
 
@@ -202,10 +203,17 @@ def _data_loader(spec: StudySpec, data_root: Path) -> Any:
 
     def load() -> Any:
         if "data" not in cache:
-            if spec.dataset == "mnist":
-                fetch_mnist(data_root)
-            cache["data"] = load_dataset(spec.dataset, data_root, val_size=spec.training.val_size, seed=spec.seed,
-                                         rgb32=FAMILIES[spec.space.family].image)
+            rgb32 = FAMILIES[spec.space.family].image
+            if own is not None:
+                from dse.data import as_rgb32_dataset
+
+                cache["data"] = as_rgb32_dataset(own) if rgb32 else own
+            else:
+                assert isinstance(spec.dataset, str)  # a user's own dataset comes in as ``own``
+                if spec.dataset == "mnist":
+                    fetch_mnist(data_root)
+                cache["data"] = load_dataset(spec.dataset, data_root, val_size=spec.training.val_size,
+                                             seed=spec.seed, rgb32=rgb32)
         return cache["data"]
 
     return load
@@ -219,19 +227,33 @@ def save_meta(layout: StudyLayout, spec: StudySpec, storage_url: str) -> None:
     write_atomic(layout.spec_copy, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
 
 
-def preflight(spec: StudySpec, data_root: Path) -> None:
+def preflight(spec: StudySpec, data_root: Path) -> Any:
     """What would fail every trial, checked before the study is created: a user model that does not
-    load or build, a dataset that is not there and is never downloaded (CIFAR-10). Otherwise the
-    first trial fails, Optuna logs it twice more, and a FAIL trial stays in a new study."""
+    load or build, a dataset that is not there and is never downloaded (CIFAR-10), a user's dataset
+    that does not hold what the study file declares or does not fit the network. Otherwise the
+    first trial fails, Optuna logs it twice more, and a FAIL trial stays in a new study.
+    Returns the user's dataset, loaded and checked (None for the built-in ones)."""
     if spec.dataset == "cifar10":
         from dse.data import find_cifar10_or_fail
 
         find_cifar10_or_fail(data_root)
+    own = None
+    if not isinstance(spec.dataset, str):
+        from dse.user_data import load_user_dataset
+
+        own = load_user_dataset(spec.dataset, val_size=spec.training.val_size, seed=spec.seed)
+    model = None
     if spec.space.family == "user":
         from dse.models.user import load_user_model
 
-        load_user_model(spec.space.model, weight_bits=min(spec.space.weight_bits), act_bits=min(spec.space.act_bits),
-                        num_classes=10)
+        model = load_user_model(spec.space.model, weight_bits=min(spec.space.weight_bits),
+                                act_bits=min(spec.space.act_bits), num_classes=spec.num_classes,
+                                input_datatype=spec.input_datatype)
+    if own is not None:
+        from dse.designs import check_fits
+
+        check_fits(spec, own.train.images.shape[1:], None if model is None else tuple(getattr(model, "input_shape")))
+    return own
 
 
 def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: str | None = None,
@@ -256,7 +278,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     target = n_trials if n_trials is not None else spec.n_trials
     if target < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
-    preflight(spec, data_root)
+    own_data = preflight(spec, data_root)
     private = storage_url is None and not worker
     url = storage_url or layout.default_storage
     if storage_url is not None and not worker:  # (api.worker has prepared it already)
@@ -289,7 +311,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                     plural(target, "trial"), target - done, layout.root)
         if observer is not None:
             observer.study_started(done, target)
-        data = _data_loader(spec, data_root)
+        data = _data_loader(spec, data_root, own_data)
         parents = ParentStore(layout.parents, spec)
         started = time.perf_counter()
 

@@ -9,7 +9,8 @@ returns a network that
 
 * has ``input_shape``: the input without the batch dimension, ``(features,)`` or ``(C, H, W)``;
 * takes raw pixel values 0..255 as float (FINN sees a UINT8 input; scale inside the model, e.g.
-  ``x * (1 / 255)``, and put no input quantizer on it);
+  ``x * (1 / 255)``, and put no input quantizer on it), or the values of the datatype the study's
+  own dataset declares (e.g. INT4 features, BIPOLAR);
 * returns logits of shape ``(N, num_classes)``;
 * has only Brevitas weight layers with quantized weights (QuantLinear/QuantConv2d, no plain
   nn.Linear/nn.Conv2d) and only Brevitas quant activations of at most 8 bits (no float ReLU).
@@ -158,8 +159,14 @@ def _import_module(ref: str, module: str) -> Any:
         raise _fail(ref, f"importing {module} raised {type(err).__name__}: {err}") from err
 
 
-def resolve_user_model(ref: str) -> Any:
-    """The callable ``ref`` names (imported, not called). Raises ConfigError."""
+def resolve_user_model(ref: str, *, role: str = "user model") -> Any:
+    """The callable ``ref`` names (imported, not called). Raises ConfigError, its message starting
+    with ``role`` and the ref (a dataset function is imported the same way)."""
+    if role != "user model":
+        try:
+            return resolve_user_model(ref)
+        except ConfigError as err:
+            raise ConfigError(f"{role} {ref!r}: {str(err).removeprefix(f'user model {ref!r}: ')}") from err.__cause__
     module, attr = _split_ref(ref)
     obj = _import_file(ref, module) if _is_path(module) else _import_module(ref, module)
     for part in attr.split("."):
@@ -171,8 +178,10 @@ def resolve_user_model(ref: str) -> Any:
     return obj
 
 
-def load_user_model(ref: str, *, weight_bits: int, act_bits: int, num_classes: int) -> nn.Module:
-    """Import ``ref``, call it with the keyword contract and check the model it returns."""
+def load_user_model(ref: str, *, weight_bits: int, act_bits: int, num_classes: int,
+                    input_datatype: str = "UINT8") -> nn.Module:
+    """Import ``ref``, call it with the keyword contract and check the model it returns on inputs
+    of the study's ``input_datatype``."""
     fn = resolve_user_model(ref)
     kwargs = {"weight_bits": weight_bits, "act_bits": act_bits, "num_classes": num_classes}
     try:
@@ -189,7 +198,7 @@ def load_user_model(ref: str, *, weight_bits: int, act_bits: int, num_classes: i
     except Exception as err:
         raise _fail(ref, f"calling it with {args} raised {type(err).__name__}: {err}") from err
     try:
-        check_user_model(model, num_classes, ref=ref)
+        check_user_model(model, num_classes, ref=ref, input_datatype=input_datatype)
     except SystemExit as err:  # its forward, run on a dummy batch
         raise _exited(ref, err, "running its forward on a dummy batch") from None
     return model
@@ -220,13 +229,15 @@ def _input_shape(model: Any, ref: str) -> tuple[int, ...]:
     return dims
 
 
-def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>") -> tuple[int, ...]:
+def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>",
+                     input_datatype: str = "UINT8") -> tuple[int, ...]:
     """Check a model against the contract in PyTorch; returns its ``input_shape``.
 
     Checks: a torch.nn.Module; ``input_shape`` (features,) or (C, H, W); no plain float weight
     layers or activations; weight quantization enabled on every Brevitas weight layer; quant
-    activations of at most 8 bits; a forward pass on a (2, *input_shape) batch of pixel values
-    0..255 gives a tensor of shape (2, num_classes). Raises ConfigError naming what is broken.
+    activations of at most 8 bits; a forward pass on a (2, *input_shape) batch of values of
+    ``input_datatype`` (pixel values 0..255 for UINT8) gives a tensor of shape (2, num_classes).
+    Raises ConfigError naming what is broken.
     """
     import torch
     from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
@@ -272,11 +283,12 @@ def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>") -> t
     was_training = model.training
     model.eval()
     try:
-        x = torch.randint(0, 256, (2, *shape), generator=torch.Generator().manual_seed(0)).float()
+        x = _dummy_batch((2, *shape), input_datatype)
         with torch.no_grad():
             out = model(x)
     except Exception as err:
-        raise _fail(ref, f"forward on a {tuple(x.shape)} batch of pixel values raised "
+        values = "pixel values" if input_datatype == "UINT8" else f"{input_datatype} values"
+        raise _fail(ref, f"forward on a {tuple(x.shape)} batch of {values} raised "
                          f"{type(err).__name__}: {err}") from err
     finally:
         model.train(was_training)
@@ -287,6 +299,21 @@ def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>") -> t
         raise _fail(ref, f"forward on a {tuple(x.shape)} batch returned shape {tuple(out.shape)}, "
                          f"expected (2, {num_classes}) logits")
     return shape
+
+
+def _dummy_batch(shape: tuple[int, ...], datatype: str) -> Any:
+    """A seeded batch of values ``datatype`` holds (FLOAT32: standard normal), as float."""
+    import torch
+
+    from dse.spec import datatype_range
+
+    gen = torch.Generator().manual_seed(0)
+    rng = datatype_range(datatype)
+    if rng is None:
+        return torch.randn(shape, generator=gen)
+    if datatype == "BIPOLAR":
+        return torch.randint(0, 2, shape, generator=gen).float() * 2 - 1
+    return torch.randint(rng[0], rng[1] + 1, shape, generator=gen).float()
 
 
 def _hints(message: str, qonnx_path: Path) -> str:
@@ -307,11 +334,12 @@ def _hints(message: str, qonnx_path: Path) -> str:
 
 
 def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", board: str = "U280",
-                        clock_ns: float = 5.0, target_fps: float = 10_000.0) -> UserModelEstimate:
+                        clock_ns: float = 5.0, target_fps: float = 10_000.0,
+                        input_datatype: str = "UINT8") -> UserModelEstimate:
     """Export ``model`` to QONNX in ``work_dir`` and run FINN's estimate flow on it.
 
-    FINN must map the whole network into one dataflow partition that starts from the UINT8
-    graph input (no input quantizer) and that FINN-DSE's estimators can read. Anything else
+    FINN must map the whole network into one dataflow partition that starts from the graph input
+    of ``input_datatype`` (integer inputs: no input quantizer) and that FINN-DSE's estimators can read. Anything else
     is a ConfigError naming the ref, the unmapped layers with a hint, and FINN's log
     (``work_dir/finn.log``).
     """
@@ -325,7 +353,8 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
     work_dir.mkdir(parents=True, exist_ok=True)
     log = work_dir / "finn.log"
     try:
-        path = finn_flow.export_qonnx(model, work_dir / "user_model.onnx", input_shape=(1, *shape), log_path=log)
+        path = finn_flow.export_qonnx(model, work_dir / "user_model.onnx", input_shape=(1, *shape), log_path=log,
+                                      input_datatype=input_datatype)
     except Exception as err:
         raise _fail(ref, f"Brevitas cannot export it to QONNX: {type(err).__name__}: {err} (log: {log})") from err
     try:
@@ -341,7 +370,7 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
     except Exception as err:  # FINN raises plain exceptions from deep inside its transformations
         what = _hints(f"{type(err).__name__}: {err}", path)
         raise _fail(ref, f"FINN's estimate flow failed on it: {what} (log: {log})") from err
-    if first.startswith("Thresholding"):
+    if first.startswith("Thresholding") and input_datatype != "FLOAT32":
         raise _fail(ref, "the first hardware layer is a Thresholding on the raw input: remove the input "
                          "quantizer and scale the UINT8 pixels inside the model (x * (1 / 255))")
     if not last.startswith("LabelSelect"):
@@ -349,9 +378,10 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
         what = _hints(f"FINN's dataflow graph ends at a {last}, not at the LabelSelect of the appended TopK: "
                       "the layers after it were not mapped to hardware", path)
         raise _fail(ref, f"{what} (log: {log})")
-    if in_type != "UINT8":
-        raise _fail(ref, f"FINN's dataflow graph starts from a {in_type} tensor, not the UINT8 pixels: the layers "
-                         "before it were not mapped to hardware")
+    # Bipolar inputs into 1-bit weights become XNOR-popcount: FINN then streams them as BINARY bits (1 = +1).
+    if in_type != input_datatype and not (input_datatype == "BIPOLAR" and in_type == "BINARY"):
+        raise _fail(ref, f"FINN's dataflow graph starts from a {in_type} tensor, not the {input_datatype} input: "
+                         "the layers before it were not mapped to hardware")
     try:
         graph = graph_from_finn(hw)
     except KeyError as err:

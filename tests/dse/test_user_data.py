@@ -1,0 +1,271 @@
+"""Users' own datasets in a study file: an .npz of integer features through a whole study (screen,
+train, FINN confirmation, export, the exported QONNX run by qonnx), a function returning torch
+Datasets, an image-folder tree, and bad dataset files each ending in one line and exit 2."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from dse.errors import ConfigError
+from dse.spec import parse_spec
+from dse.user_data import load_user_dataset
+from tests.conftest import finn_dse
+
+FEATURES, CLASSES = 32, 4
+TINY = {"epochs": 2, "val_size": 100, "batch_size": 50, "lr": 0.02}
+
+# A TFC-style MLP over INT4 features: no input quantizer, the integers scaled inside the model.
+FEATURE_MLP = textwrap.dedent(f'''
+    from brevitas.nn import QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFloat, Uint8ActPerTensorFloat
+    from torch import nn
+
+
+    class FeatureMLP(nn.Module):
+        input_shape = ({FEATURES},)
+
+        def __init__(self, *, weight_bits, act_bits, num_classes):
+            super().__init__()
+            q = dict(bias=False, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=weight_bits)
+            self.fc = QuantLinear({FEATURES}, 32, **q)
+            self.bn = nn.BatchNorm1d(32)
+            self.act = QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits, return_quant_tensor=False)
+            self.out = QuantLinear(32, num_classes, **q)
+
+        def forward(self, x):
+            return self.out(self.act(self.bn(self.fc(x * (1 / 8)))))
+
+
+    def feature_mlp(*, weight_bits, act_bits, num_classes):
+        return FeatureMLP(weight_bits=weight_bits, act_bits=act_bits, num_classes=num_classes)
+''')
+
+
+def _features(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` INT4 feature vectors around one fixed centroid per class (separable, but noisy)."""
+    centroids = np.random.default_rng(0).integers(-6, 7, size=(CLASSES, FEATURES))
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, size=n)
+    x = np.clip(centroids[y] + rng.integers(-7, 8, size=(n, FEATURES)), -8, 7).astype(np.int8)
+    return x, y.astype(np.int64)
+
+
+def _npz(path: Path, **arrays: Any) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _good_arrays() -> dict[str, np.ndarray]:
+    (x_train, y_train), (x_test, y_test) = _features(500, 1), _features(200, 2)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _study(path: Path, dataset: dict[str, Any], space: dict[str, Any], **over: Any) -> Path:
+    data = {"name": "own-data", "dataset": dataset, "space": space, "training": TINY, "sampler": "random",
+            "n_trials": 1, "seed": 0, "objectives": ["accuracy", "fps", "lut"], **over}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.finn
+def test_npz_integer_features_through_a_whole_study(tmp_path: Path) -> None:
+    import torch
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    import dse
+
+    model_file = tmp_path / "feature_mlp.py"
+    model_file.write_text(FEATURE_MLP)
+    arrays = _good_arrays()
+    npz = _npz(tmp_path / "features.npz", **arrays)
+    study = _study(tmp_path / "study.yaml", {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
+                                             "input_datatype": "INT4"},
+                   {"family": "user", "model": f"{model_file}:feature_mlp", "weight_bits": [4], "act_bits": [4],
+                    "folding": {"target_fps": {"low": 1e5, "high": 1e6, "log": True}}})
+    work = tmp_path / "w"
+    finn_dse("run", str(study), "--workdir", str(work))
+
+    trials = dse.load_study(work).trials()
+    done = trials[trials["state"] == "COMPLETE"]
+    assert len(done) >= 1
+    row = done.iloc[0]
+    # screened by the estimators on FINN's graph of the INT4-input model, trained, confirmed by FINN
+    assert row["estimate_source"] == "finn" and row["est_lut"] > 0 and row["lut"] > 0
+    assert row["val_accuracy"] > 0.6 and row["test_accuracy"] > 0.6  # 4 classes: chance is 0.25
+    number = int(row["number"])
+
+    out = tmp_path / "bundle"
+    finn_dse("export", "--workdir", str(work), "--trial", str(number), "--out", str(out))
+    estimates = json.loads((out / "estimates.json").read_text())
+    assert estimates["provenance"]["dataset"] == f"npz {npz}"
+    assert estimates["provenance"]["input_datatype"] == "INT4"
+    assert "input: INT4, shape 1x32" in (out / "README.md").read_text()
+    onnx_model = ModelWrapper(str(out / "model.onnx"))
+    iname, oname = onnx_model.graph.input[0].name, onnx_model.graph.output[0].name
+    assert onnx_model.get_tensor_datatype(iname) == DataType["INT4"]
+
+    # The exported QONNX, run by qonnx's executor, predicts what the trained PyTorch network does.
+    from dse.models.user import load_user_model
+
+    net = load_user_model(f"{model_file}:feature_mlp", weight_bits=4, act_bits=4, num_classes=CLASSES,
+                          input_datatype="INT4")
+    net.load_state_dict(torch.load(work / "networks" / estimates["network_id"] / "weights.pt"))
+    net.eval()
+    # The test split, then random INT4 vectors (where the classes are far less clear-cut).
+    x = np.concatenate([arrays["x_test"][:100], np.random.default_rng(5).integers(-8, 8, size=(100, FEATURES))])
+    x = x.astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).argmax(dim=1).numpy()
+    got = np.array([int(execute_onnx(onnx_model, {iname: x[i:i + 1]})[oname].flatten()[0]) for i in range(len(x))])
+    assert (got == expected).mean() >= 0.98, (got, expected)
+    assert (got[:100] == arrays["y_test"][:100]).mean() > 0.6
+
+
+DATASET_FN = textwrap.dedent('''
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+
+    def splits():
+        rng = np.random.default_rng(0)
+        x = rng.choice([-1, 1], size=(300, 12)).astype(np.int8)
+        y = (x[:, 0] > 0).astype(np.int64)
+        train = TensorDataset(torch.from_numpy(x[:200]), torch.from_numpy(y[:200]))
+        return {"train": train, "val": (x[200:250], y[200:250]), "test": (x[250:], y[250:])}
+
+
+    def broken():
+        return [1, 2, 3]
+''')
+
+
+def test_function_dataset_of_torch_datasets(tmp_path: Path) -> None:
+    (tmp_path / "my_data.py").write_text(DATASET_FN)
+    spec = parse_spec({"name": "fn", "dataset": {"kind": "function", "function": f"{tmp_path}/my_data.py:splits",
+                                                 "num_classes": 2, "input_datatype": "BIPOLAR"}})
+    ds = load_user_dataset(spec.dataset, val_size=100, seed=0)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (200, 50, 50)  # its own val split is kept
+    assert ds.train.images.shape == (200, 12) and ds.train.images.dtype == np.int8
+    assert set(np.unique(ds.train.images)) == {-1, 1}
+    np.testing.assert_array_equal(ds.train.labels, (ds.train.images[:, 0] > 0).astype(np.int64))
+    assert spec.num_classes == 2 and spec.input_datatype == "BIPOLAR"
+
+
+def _image_folder(root: Path, classes: int = 3, per_class: int = 40, size: tuple[int, int] = (28, 28)) -> Path:
+    """Grey images whose class is where a bright square sits (left, middle, right)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("test", per_class // 2)):
+        for c in range(classes):
+            folder = root / split / f"class_{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 60, size=size[::-1], dtype=np.uint8)
+                img[10:18, 2 + 9 * c: 10 + 9 * c] = 255
+                Image.fromarray(img, mode="L").save(folder / f"{i:03d}.png")
+    return root
+
+
+def test_image_folder_dataset_loads_classes_in_name_order(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path / "imgs")
+    spec = parse_spec({"name": "img", "dataset": {"kind": "image_folder", "path": str(root), "num_classes": 3,
+                                                  "input_datatype": "UINT8", "mode": "L"},
+                       "training": {"val_size": 100}})
+    ds = load_user_dataset(spec.dataset, val_size=20, seed=0)
+    assert ds.train.images.shape == (100, 1, 28, 28) and ds.train.images.dtype == np.uint8
+    assert (len(ds.val), len(ds.test)) == (20, 60)
+    # class_1's square sits in columns 11..18
+    ones = ds.test.images[ds.test.labels == 1]
+    assert len(ones) == 20 and (ones[:, 0, 10:18, 11:19] == 255).all()
+
+
+@pytest.mark.slow
+@pytest.mark.finn
+def test_image_folder_through_a_tfc_study(tmp_path: Path) -> None:
+    import dse
+
+    root = _image_folder(tmp_path / "imgs", per_class=100)
+    study = _study(tmp_path / "study.yaml", {"kind": "image_folder", "path": str(root), "num_classes": 3,
+                                             "input_datatype": "UINT8", "mode": "L"},
+                   {"family": "tfc", "weight_bits": [2], "act_bits": [2], "hidden_width": [32], "hidden_layers": [1],
+                    "folding": {"target_fps": {"low": 1e5, "high": 1e6, "log": True}}})
+    work = tmp_path / "w"
+    finn_dse("run", str(study), "--workdir", str(work))
+    trials = dse.load_study(work).trials()
+    done = trials[trials["state"] == "COMPLETE"]
+    assert len(done) >= 1
+    row = done.iloc[0]
+    assert row["estimate_source"] == "finn" and row["val_accuracy"] > 0.6  # 3 classes
+    estimate = json.loads((work / row["artifact_dir"] / "estimate.json").read_text())
+    labels = [layer for layer in estimate["layers"] if layer["op_type"].startswith("LabelSelect")]
+    assert labels, estimate["layers"]  # FINN's graph ends in a LabelSelect over the 3 classes
+
+
+def _cases(tmp: Path) -> list[tuple[dict[str, Any], str]]:
+    """(dataset declaration, what its one-line error must say) for every way a file can be wrong."""
+    good = _good_arrays()
+    no_key = {k: v for k, v in good.items() if k != "y_test"}
+    wrong_shape = {**good, "x_test": good["x_test"][:, :5]}
+    out_of_range = {**good, "y_train": np.where(good["y_train"] == 3, 4, good["y_train"])}
+    floats = {**good, "x_train": good["x_train"].astype(np.float32) + 0.5}
+    too_wide = {**good, "x_test": good["x_test"].astype(np.int16) * 4}
+    (tmp / "not.npz").write_text("x_train,y_train\n1,2\n")
+    np.save(tmp / "one.npy", good["x_train"])
+    (tmp / "my_data.py").write_text(DATASET_FN)
+    npz = {"kind": "npz", "num_classes": CLASSES, "input_datatype": "INT4"}
+
+    def f(name: str, arrays: dict[str, Any]) -> str:
+        return str(_npz(tmp / name, **arrays))
+
+    return [
+        ({**npz, "path": f("no_key.npz", no_key)}, "no_key.npz: no key 'y_test' (expected x_train, y_train, x_test, y_test"),
+        ({**npz, "path": f("shape.npz", wrong_shape)}, "shape.npz: x_test: samples of shape (5,), but x_train's are (32,)"),
+        ({**npz, "path": f("label.npz", out_of_range)}, "label.npz: y_train: label 4 is out of range (num_classes 4: expected 0..3)"),
+        ({**npz, "path": str(tmp / "not.npz")}, "not.npz: not an .npz archive (expected the zip file numpy.savez writes"),
+        ({**npz, "path": str(tmp / "one.npy")}, "one.npy: a single .npy array, not an .npz archive"),
+        ({**npz, "path": f("floats.npz", floats)}, "floats.npz: x_train: dtype float32, but input_datatype INT4 needs an integer array (integers -8..7)"),
+        ({**npz, "path": f("wide.npz", too_wide)}, "wide.npz: x_test: values -32..28 do not fit INT4 (expected integers -8..7)"),
+        ({**npz, "input_datatype": "BIPOLAR", "path": f("bip.npz", good)}, "bip.npz: x_train: value"),
+        ({**npz, "path": f("val.npz", {**good, "x_val": good["x_test"]})}, "val.npz: x_val without y_val"),
+        ({**npz, "path": f("extra.npz", {**good, "x_valid": good["x_test"]})}, "extra.npz: unknown key 'x_valid'"),
+        ({**npz, "path": str(tmp / "absent.npz")}, "absent.npz: file not found"),
+        ({"kind": "function", "function": f"{tmp}/my_data.py:broken", "num_classes": 2, "input_datatype": "BIPOLAR"},
+         "my_data.py:broken': returned a list, expected a dict of x_train"),
+        ({"kind": "function", "function": f"{tmp}/my_data.py:absent", "num_classes": 2, "input_datatype": "BIPOLAR"},
+         "dataset function"),
+    ]
+
+
+def test_bad_dataset_files_end_in_one_line_and_exit_2(tmp_path: Path) -> None:
+    """One table, each case through the real CLI: exit 2, one line on stderr naming file, key and expectation."""
+    failures = []
+    space = {"family": "tfc", "weight_bits": [2], "act_bits": [2], "hidden_width": [32], "hidden_layers": [1]}
+    for i, (dataset, expected) in enumerate(_cases(tmp_path)):
+        study = _study(tmp_path / f"s{i}.yaml", dataset, space)
+        proc = finn_dse("run", str(study), "--workdir", str(tmp_path / f"w{i}"), check=False)
+        lines = proc.stderr.strip().splitlines()
+        if proc.returncode != 2 or len(lines) != 1 or expected not in lines[0]:
+            failures.append((expected, proc.returncode, proc.stderr[-600:]))
+        assert not (tmp_path / f"w{i}" / "study.db").exists()  # refused before a study is created
+    assert not failures, failures
+
+
+def test_a_dataset_that_does_not_fit_the_family_is_one_line(tmp_path: Path) -> None:
+    npz = _npz(tmp_path / "f.npz", **_good_arrays())
+    spec = parse_spec({"name": "x", "dataset": {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
+                                                "input_datatype": "INT4"}, "training": {"val_size": 100}})
+    from dse.study import preflight
+
+    with pytest.raises(ConfigError, match=r"the tfc family takes 784 UINT8 pixels .* \(32,\) INT4; use space.family: user"):
+        preflight(spec, tmp_path)
