@@ -429,13 +429,15 @@ def load_study(workdir: str | Path, *, storage: str | None = None, data_root: st
 def estimate_model(model: str | Path, *, folding: Mapping[str, Any] | str | Path | None = None,
              target_fps: float | None = None, fit: bool = False, board: str = "U280", clock_ns: float = 5.0,
              wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
-             fifo_depth: int | None = None, calibration: str | Path | None = None) -> EstimateReport:
+             fifo_depth: int | None = None, calibration: str | Path | None = None,
+             fpgas: int | None = None) -> EstimateReport:
     """Per-layer and total estimates of a QONNX (or FINN HW) model, without a study.
 
     FINN converts the model once; then FINN-DSE's estimators apply ``folding`` (a FINN folding
     config, as a dict or a JSON file), or solve for the cheapest folding reaching ``target_fps``,
     or for the fastest one that fits the board (``fit``). ``calibration``: a study work directory
     whose synthesized designs calibrate the resource estimates (see ``finn-dse calibration``).
+    ``fpgas`` K: also partition it over a chain of K cards (``fit``: the fastest design on up to K).
     ``report.data`` holds the stable JSON
     form (see the README), ``report.notes`` what to know about it. CLI: ``finn-dse estimate``.
 
@@ -462,7 +464,7 @@ def estimate_model(model: str | Path, *, folding: Mapping[str, Any] | str | Path
                               "(finn-dse promote --mode full, then finn-dse jobs)")
     return _estimate(Path(model), board=board, clock_ns=clock_ns, folding=config, target_fps=target_fps,
                           fit=fit, wwidth_max=wwidth_max, compare_finn=compare_finn, full_design=full_design,
-                          fifo_depth=fifo_depth, calibration=cal)
+                          fifo_depth=fifo_depth, calibration=cal, fpgas=fpgas)
 
 
 def model_front(model: str | Path, *, board: str | None = None, clock_ns: Sequence[float] | None = None,

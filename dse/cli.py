@@ -329,20 +329,27 @@ def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_
 @click.option("--save-folding", type=click.Path(path_type=Path), help="Write the folding used as FINN JSON.")
 @click.option("--calibration", "calibration", type=click.Path(path_type=Path),
               help="Correct resources with the calibration learned in this study work directory.")
+@click.option("--fpgas", "fpgas_text", metavar="K",
+              help="Also partition over a chain of K cards (Aurora links): the given folding on exactly K; "
+                   "with --fit the fastest design on up to K, with --target-fps the fewest of up to K.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of a table.")
 def estimate(model: Path, folding: Path | None, target_fps: float | None, fit: bool, board: str, clock_ns: float,
              wwidth_max: int, no_wwidth_cap: bool, compare_finn: bool, full_design: bool, fifo_depth: int | None,
-             save_folding: Path | None, calibration: Path | None, as_json: bool) -> None:
+             save_folding: Path | None, calibration: Path | None, fpgas_text: str | None, as_json: bool) -> None:
     """Per-layer and total FINN estimates of MODEL (QONNX or FINN HW ONNX), folded as asked."""
     import json
 
     from dse.errors import ConfigError
+    from dse.estimate import parse_fpgas
+
+    fpgas = parse_fpgas(fpgas_text)  # before FINN converts anything: a bad K is one line, exit 2
 
     if save_folding is not None and not save_folding.resolve().parent.is_dir():
         raise ConfigError(f"--save-folding {save_folding}: directory {save_folding.parent} does not exist")
     report = api.estimate_model(model, board=board, clock_ns=clock_ns, folding=folding, target_fps=target_fps,
                                 fit=fit, wwidth_max=None if no_wwidth_cap else wwidth_max, compare_finn=compare_finn,
-                                full_design=full_design, fifo_depth=fifo_depth, calibration=calibration)
+                                full_design=full_design, fifo_depth=fifo_depth, calibration=calibration,
+                                fpgas=fpgas)
     if save_folding is not None:
         from dse.artifacts import write_atomic
 
@@ -385,11 +392,35 @@ def _print_estimate(d: dict[str, Any]) -> None:
               f"{fit} the {d['board']} ({d['limiting_resource']} at {d['utilization'][d['limiting_resource']]:.1%} "
               "of the usable budget)")
     out.print(f"Per SLR (greedy contiguous placement): {d['slr_placement']['message']}")
+    if "multi_fpga" in d:
+        _print_cards(d["multi_fpga"], d["board"])
     if "full_design" in d:
         f = d["full_design"]
         fifo = f"FIFOs of depth {f['fifo_depth']}" if f["fifo_depth"] is not None else "no FIFOs (give --fifo-depth)"
         out.print(f"Full design (+{len(f['inserted'])} width converters/FIFOs, {fifo}): {f['totals']['lut']:,.0f} LUT, "
                   f"{f['totals']['bram18']:,.0f} BRAM18, {f['totals']['uram']:,.0f} URAM, {f['totals']['dsp']:,.0f} DSP")
+
+
+def _print_cards(m: dict[str, Any], board: str) -> None:
+    from rich.table import Table
+
+    how = "exactly" if m["exact"] else "up to"
+    if not m["feasible"]:
+        out.print(f"On {how} {m['fpgas']} {board} cards: no partition: {m['reason']}", markup=False)
+        return
+    table = Table(title=f"On {m['n_cards']} {board} card{'s' if m['n_cards'] > 1 else ''} ({how} {m['fpgas']}, "
+                        f"chain over {m['link']['name']} links)")
+    for col in ("Card", "Layers", "LUT", "BRAM18", "URAM", "DSP", "Fullest", "Power W", "Link out"):
+        table.add_column(col, justify="left" if col in ("Layers", "Link out") else "right")
+    for c in m["cards"]:
+        cut = m["cuts"][c["index"]] if c["index"] < len(m["cuts"]) else None
+        link = (f"{cut['gbit_per_s']:,.2f} Gbit/s ({cut['link_share']:.0%})" if cut else "")
+        layers = c["layers"][0] if len(c["layers"]) == 1 else f"{c['layers'][0]} .. {c['layers'][-1]} ({len(c['layers'])})"
+        table.add_row(str(c["index"]), layers, f"{c['lut']:,.0f}", f"{c['bram18']:,.0f}", f"{c['uram']:,.0f}",
+                      f"{c['dsp']:,.0f}", f"{c['utilization']:.1%}", f"{c['power_w']:.1f}", link)
+    out.print(table)
+    out.print(f"{m['fps']:,.0f} fps, latency {m['latency_ns'] / 1000:,.1f} us ({len(m['cuts'])} link hop"
+              f"{'s' if len(m['cuts']) != 1 else ''}), {m['power_w']:.1f} W, {m['energy_uj']:,.1f} uJ per inference")
 
 
 @cli.command()

@@ -7,7 +7,11 @@ The JSON form (``EstimateReport.to_json``) is stable; its keys are documented in
   fits, limiting_resource, utilization, slr_placement {fits, slr_of, message}, target_fps, target_met, limiting_layers, best_reachable_fps,
   wwidth_limited_layers (layers the SIMD x weight bits cap holds back: target out of reach, or --fit already fastest),
   folding (FINN folding config), finn (FINN's own figures, only with --compare-finn),
-  full_design {fifo_depth, inserted: [{name, op_type, lut, bram18, uram, dsp}], totals} (only with --full-design).
+  full_design {fifo_depth, inserted: [{name, op_type, lut, bram18, uram, dsp}], totals} (only with --full-design),
+  multi_fpga (only with --fpgas K) {fpgas, exact, feasible, reason, n_cards, fps, latency_ns, power_w, energy_uj,
+    max_utilization, link {name, latency_ns, gbit_per_s},
+    cards: [{index, layers, lut, bram18, uram, dsp, utilization, fits, power_w}],
+    cuts: [{producer, consumer, bits_per_frame, gbit_per_s, link_share}]}.
 """
 from __future__ import annotations
 
@@ -74,10 +78,13 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                    folding: dict[str, Any] | None = None, target_fps: float | None = None, fit: bool = False,
                    wwidth_max: int | None = 36, compare_finn: bool = False, full_design: bool = False,
                    fifo_depth: int | None = None, log_path: Path | None = None,
-                   calibration: Any = None) -> EstimateReport:
+                   calibration: Any = None, fpgas: int | None = None) -> EstimateReport:
     """Estimate a QONNX (or FINN HW) model with a given folding, a solved target, or the fastest fit.
 
-    ``calibration`` (estimators.calibration.Calibration) corrects each node's resources."""
+    ``calibration`` (estimators.calibration.Calibration) corrects each node's resources.
+    ``fpgas`` K: also partition the design over a chain of K cards (estimators.partition): a given
+    (or the unfolded) folding over exactly K cards; with ``fit`` the fastest design on up to K
+    cards, with ``target_fps`` the cheapest one on up to K (estimators.multi_fpga)."""
     import tempfile
 
     import estimators as est
@@ -88,6 +95,7 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
         raise ConfigError("give at most one of --folding, --target-fps and --fit")
     if clock_ns <= 0:
         raise ConfigError(f"--clock-ns must be > 0, got {clock_ns}")
+    check_fpgas(fpgas)
     try:
         dev = est.get_board(board)
     except KeyError as err:
@@ -98,6 +106,7 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
         hw = _load_hw_graph(Path(model_path), dev.part, Path(tmp), log)
         graph = graph_from_finn(hw)
         limits = est.FoldingLimits(wwidth_max=wwidth_max)
+        placed: Any = None  # estimators.Partition over the cards, with --fpgas
         extra: dict[str, Any] = {"target_fps": target_fps, "target_met": None, "limiting_layers": [],
                                  "best_reachable_fps": None, "wwidth_limited_layers": []}
         if folding is not None:
@@ -122,14 +131,27 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                              f"{sol.best_reachable_fps:,.0f} fps (shown)")
         elif fit:
             mode = "fit"
-            sol = est.solve_for_budget(graph, dev.part, board=dev, clock_ns=clock_ns, limits=limits)
-            graph = sol.graph
-            extra.update(best_reachable_fps=sol.best_reachable_fps, wwidth_limited_layers=list(sol.wwidth_limited))
-            if not sol.met:
-                notes.append(f"no folding fits the {board}; the cheapest one is shown")
-            elif sol.wwidth_limited:
-                notes.append(f"the fastest folding fits the {board}: its throughput is limited by the SIMD x weight "
-                             f"bits cap, not the board{_cap_words(sol.wwidth_limited, wwidth_max)}")
+            if fpgas is not None:
+                multi = est.fastest_on_cards(graph, dev, cards=fpgas, clock_ns=clock_ns, limits=limits)
+                graph = multi.graph
+                extra.update(best_reachable_fps=multi.best_reachable_fps,
+                             wwidth_limited_layers=list(multi.wwidth_limited))
+                placed = multi.partition
+                if not multi.met:
+                    notes.append(f"{multi.reason}; the slowest folding is shown")
+                elif multi.wwidth_limited:
+                    notes.append(f"the fastest folding fits {multi.n_cards} {board} card"
+                                 f"{'s' if multi.n_cards > 1 else ''}: its throughput is limited by the SIMD x weight "
+                                 f"bits cap, not the cards{_cap_words(multi.wwidth_limited, wwidth_max)}")
+            else:
+                sol = est.solve_for_budget(graph, dev.part, board=dev, clock_ns=clock_ns, limits=limits)
+                graph = sol.graph
+                extra.update(best_reachable_fps=sol.best_reachable_fps, wwidth_limited_layers=list(sol.wwidth_limited))
+                if not sol.met:
+                    notes.append(f"no folding fits the {board}; the cheapest one is shown")
+                elif sol.wwidth_limited:
+                    notes.append(f"the fastest folding fits the {board}: its throughput is limited by the SIMD x "
+                                 f"weight bits cap, not the board{_cap_words(sol.wwidth_limited, wwidth_max)}")
         else:
             mode = "unfolded"
             notes.append("no folding given: this is FINN's default, the slowest design (PE=SIMD=1); "
@@ -160,6 +182,15 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                               "message": placement.describe()},
             **extra, "folding": config, "calibrated": calibration is not None,
         }
+        if fpgas is not None:
+            # --fit chose folding and cards together; a target's folding goes on the fewest of up to K
+            # cards; a given (or the unfolded) design on exactly K, as finn-plus's num_fpgas.
+            exact = mode in ("given", "unfolded")
+            if placed is None:
+                placed = est.partition(graph, dev, cards=fpgas, clock_ns=clock_ns, exact=exact)
+                if not placed.feasible:
+                    notes.append(placed.describe())
+            data["multi_fpga"] = multi_fpga_record(placed, fpgas=fpgas, exact=exact)
         if full_design:
             # What hardware generation adds: width converters (exact) and FIFOs (only at a depth the
             # user gives: FINN sizes real FIFOs by simulation, which no closed form predicts).
@@ -183,3 +214,38 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                 "max_cycles": finn_est.max_cycles, "fps": finn_est.fps, "latency_ns": finn_est.latency_ns,
             }
     return EstimateReport(data, tuple(notes))
+
+
+def parse_fpgas(text: str | None) -> int | None:
+    """--fpgas as typed: a whole number >= 1, else one ConfigError line (exit 2)."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not stripped.lstrip("+-").isdigit():
+        raise ConfigError(f"--fpgas must be a whole number of cards >= 1, got {shorten(text)}")
+    value = int(stripped)
+    check_fpgas(value)
+    return value
+
+
+def check_fpgas(fpgas: object) -> None:
+    """--fpgas K: a whole number of cards, at least 1 (bool is not a count)."""
+    if fpgas is None:
+        return
+    if isinstance(fpgas, bool) or not isinstance(fpgas, int) or fpgas < 1:
+        raise ConfigError(f"--fpgas must be a whole number of cards >= 1, got {shorten(fpgas)}")
+
+
+def multi_fpga_record(p: Any, *, fpgas: int, exact: bool) -> dict[str, Any]:
+    """The JSON form of an estimators.Partition (see the module docstring)."""
+    return {
+        "fpgas": fpgas, "exact": exact, "feasible": p.feasible, "reason": p.reason, "n_cards": p.n_cards,
+        "fps": p.fps, "latency_ns": p.latency_ns, "power_w": p.power_w, "energy_uj": p.energy_uj,
+        "max_utilization": p.max_utilization,
+        "link": {"name": p.link.name, "latency_ns": p.link.latency_ns, "gbit_per_s": p.link.gbit_per_s},
+        "cards": [{"index": c.index, "layers": list(c.layers), "lut": c.used.lut, "bram18": c.used.bram18,
+                   "uram": c.used.uram, "dsp": c.used.dsp, "utilization": c.utilization, "fits": c.fit.fits,
+                   "power_w": c.power_w} for c in p.cards],
+        "cuts": [{"producer": c.producer, "consumer": c.consumer, "bits_per_frame": c.bits_per_frame,
+                  "gbit_per_s": c.gbit_per_s, "link_share": c.link_share} for c in p.cuts],
+    }

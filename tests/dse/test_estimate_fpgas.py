@@ -1,0 +1,71 @@
+"""`finn-dse estimate --fpgas K`: the design over a chain of K cards, per-card figures; bad K is one line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import finn_dse
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1.5", "two", ""])
+def test_bad_card_count_is_one_line_exit_2(bad: str, tmp_path: Path) -> None:
+    # Checked before FINN converts anything: the model need not even exist.
+    proc = finn_dse("estimate", str(tmp_path / "missing.onnx"), "--fpgas", bad, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --fpgas must be a whole number of cards >= 1, got ")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from dse import finn_flow
+    from dse.models.tfc import TFCConfig, build_tfc
+
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("est") / "tfc.onnx"
+    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
+                                  input_shape=(1, 784))
+
+
+def _json(*args: str) -> dict:
+    return json.loads(finn_dse("estimate", *args, "--json").stdout)
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+def test_given_design_on_exactly_k_cards(model: Path) -> None:
+    one, two = _json(str(model), "--target-fps", "300000"), _json(str(model), "--target-fps", "300000", "--fpgas", "2")
+    assert "multi_fpga" not in one
+    m = two["multi_fpga"]
+    assert m["feasible"] and m["exact"] is False and m["n_cards"] == 1  # a target takes the fewest cards
+    unfolded = _json(str(model), "--fpgas", "3")["multi_fpga"]
+    assert unfolded["exact"] and unfolded["n_cards"] == 3 and len(unfolded["cuts"]) == 2
+    layers = [name for card in unfolded["cards"] for name in card["layers"]]
+    slow = _json(str(model))
+    assert layers == [n["name"] for n in slow["nodes"]]  # contiguous, in graph order, all of them
+    assert sum(c["lut"] for c in unfolded["cards"]) == pytest.approx(slow["totals"]["lut"])
+    assert unfolded["fps"] == pytest.approx(slow["fps"])
+    assert unfolded["latency_ns"] == pytest.approx(slow["latency_ns"] + 2 * unfolded["link"]["latency_ns"])
+    assert unfolded["energy_uj"] == pytest.approx(unfolded["power_w"] / unfolded["fps"] * 1e6)
+    assert all(0 <= c["link_share"] <= 1 and c["bits_per_frame"] > 0 for c in unfolded["cuts"])
+    # Four layers cannot go on five cards: said in the report, no traceback.
+    proc = finn_dse("estimate", str(model), "--fpgas", "5", "--json")
+    assert json.loads(proc.stdout)["multi_fpga"]["feasible"] is False and "Traceback" not in proc.stderr
+    assert "5 cards need 4 cuts, but only 3 single-stream cuts" in " ".join(proc.stderr.split())
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+def test_fit_over_up_to_k_cards_prints_per_card_figures(model: Path) -> None:
+    proc = finn_dse("estimate", str(model), "--fit", "--no-wwidth-cap", "--fpgas", "2")
+    text = proc.stdout
+    assert "U280 card" in text and "(up to 2, chain over AuroraFlow links)" in text
+    assert "uJ per inference" in text and "Power W" in text
+    d = _json(str(model), "--fit", "--no-wwidth-cap", "--fpgas", "2")
+    single = _json(str(model), "--fit", "--no-wwidth-cap")
+    m = d["multi_fpga"]
+    assert m["feasible"] and 1 <= m["n_cards"] <= 2 and d["fps"] >= single["fps"] * 0.999
