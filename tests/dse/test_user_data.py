@@ -1,4 +1,4 @@
-"""Users' own datasets in a study file: an .npz of integer features through a whole study (screen,
+"""Users' own datasets in a study file: an .npz of INT4 or BIPOLAR features through a whole study (screen,
 train, FINN confirmation, export, the exported QONNX run by qonnx), a function returning torch
 Datasets, an image-folder tree, and bad dataset files each ending in one line and exit 2."""
 from __future__ import annotations
@@ -20,11 +20,21 @@ from tests.conftest import finn_dse
 FEATURES, CLASSES = 32, 4
 TINY = {"epochs": 2, "val_size": 100, "batch_size": 50, "lr": 0.02}
 
-# A TFC-style MLP over INT4 features: no input quantizer, the integers scaled inside the model.
+# A TFC-style MLP over integer features: no input quantizer, the integers scaled inside the model;
+# 1 bit means bipolar weights and activations (with BIPOLAR inputs: FINN's XNOR-popcount layers).
 FEATURE_MLP = textwrap.dedent(f'''
-    from brevitas.nn import QuantLinear, QuantReLU
-    from brevitas.quant import Int8WeightPerTensorFloat, Uint8ActPerTensorFloat
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (Int8WeightPerTensorFloat, SignedBinaryActPerTensorConst,
+                                SignedBinaryWeightPerTensorConst, Uint8ActPerTensorFloat)
     from torch import nn
+
+    SCALE = 1.0  # set per dataset: 1 / 8 for INT4
+
+
+    def linear(i, o, bits):
+        if bits == 1:
+            return QuantLinear(i, o, bias=False, weight_quant=SignedBinaryWeightPerTensorConst)
+        return QuantLinear(i, o, bias=False, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=bits)
 
 
     class FeatureMLP(nn.Module):
@@ -32,14 +42,15 @@ FEATURE_MLP = textwrap.dedent(f'''
 
         def __init__(self, *, weight_bits, act_bits, num_classes):
             super().__init__()
-            q = dict(bias=False, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=weight_bits)
-            self.fc = QuantLinear({FEATURES}, 32, **q)
+            self.fc = linear({FEATURES}, 32, weight_bits)
             self.bn = nn.BatchNorm1d(32)
-            self.act = QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits, return_quant_tensor=False)
-            self.out = QuantLinear(32, num_classes, **q)
+            self.act = (QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False)
+                        if act_bits == 1 else
+                        QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits, return_quant_tensor=False))
+            self.out = linear(32, num_classes, weight_bits)
 
         def forward(self, x):
-            return self.out(self.act(self.bn(self.fc(x * (1 / 8)))))
+            return self.out(self.act(self.bn(self.fc(x * SCALE))))
 
 
     def feature_mlp(*, weight_bits, act_bits, num_classes):
@@ -47,11 +58,16 @@ FEATURE_MLP = textwrap.dedent(f'''
 ''')
 
 
-def _features(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` INT4 feature vectors around one fixed centroid per class (separable, but noisy)."""
-    centroids = np.random.default_rng(0).integers(-6, 7, size=(CLASSES, FEATURES))
+def _features(n: int, seed: int, datatype: str = "INT4") -> tuple[np.ndarray, np.ndarray]:
+    """``n`` feature vectors around one fixed centroid per class (separable, but noisy): INT4
+    values, or BIPOLAR ones with a quarter of the signs flipped."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, CLASSES, size=n)
+    if datatype == "BIPOLAR":
+        centroids = np.random.default_rng(0).choice([-1, 1], size=(CLASSES, FEATURES))
+        flip = np.where(rng.random((n, FEATURES)) < 0.25, -1, 1)
+        return (centroids[y] * flip).astype(np.int8), y.astype(np.int64)
+    centroids = np.random.default_rng(0).integers(-6, 7, size=(CLASSES, FEATURES))
     x = np.clip(centroids[y] + rng.integers(-7, 8, size=(n, FEATURES)), -8, 7).astype(np.int8)
     return x, y.astype(np.int64)
 
@@ -61,8 +77,8 @@ def _npz(path: Path, **arrays: Any) -> Path:
     return path
 
 
-def _good_arrays() -> dict[str, np.ndarray]:
-    (x_train, y_train), (x_test, y_test) = _features(500, 1), _features(200, 2)
+def _good_arrays(datatype: str = "INT4") -> dict[str, np.ndarray]:
+    (x_train, y_train), (x_test, y_test) = _features(500, 1, datatype), _features(200, 2, datatype)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
@@ -75,7 +91,8 @@ def _study(path: Path, dataset: dict[str, Any], space: dict[str, Any], **over: A
 
 @pytest.mark.slow
 @pytest.mark.finn
-def test_npz_integer_features_through_a_whole_study(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("datatype", "bits", "scale"), [("INT4", 4, "1 / 8"), ("BIPOLAR", 1, "1.0")])
+def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, scale: str, tmp_path: Path) -> None:
     import torch
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
@@ -84,12 +101,12 @@ def test_npz_integer_features_through_a_whole_study(tmp_path: Path) -> None:
     import dse
 
     model_file = tmp_path / "feature_mlp.py"
-    model_file.write_text(FEATURE_MLP)
-    arrays = _good_arrays()
+    model_file.write_text(FEATURE_MLP.replace("SCALE = 1.0", f"SCALE = {scale}"))
+    arrays = _good_arrays(datatype)
     npz = _npz(tmp_path / "features.npz", **arrays)
     study = _study(tmp_path / "study.yaml", {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
-                                             "input_datatype": "INT4"},
-                   {"family": "user", "model": f"{model_file}:feature_mlp", "weight_bits": [4], "act_bits": [4],
+                                             "input_datatype": datatype},
+                   {"family": "user", "model": f"{model_file}:feature_mlp", "weight_bits": [bits], "act_bits": [bits],
                     "folding": {"target_fps": {"low": 1e5, "high": 1e6, "log": True}}})
     work = tmp_path / "w"
     finn_dse("run", str(study), "--workdir", str(work))
@@ -107,21 +124,23 @@ def test_npz_integer_features_through_a_whole_study(tmp_path: Path) -> None:
     finn_dse("export", "--workdir", str(work), "--trial", str(number), "--out", str(out))
     estimates = json.loads((out / "estimates.json").read_text())
     assert estimates["provenance"]["dataset"] == f"npz {npz}"
-    assert estimates["provenance"]["input_datatype"] == "INT4"
-    assert "input: INT4, shape 1x32" in (out / "README.md").read_text()
+    assert estimates["provenance"]["input_datatype"] == datatype
+    assert f"input: {datatype}, shape 1x32" in (out / "README.md").read_text()
     onnx_model = ModelWrapper(str(out / "model.onnx"))
     iname, oname = onnx_model.graph.input[0].name, onnx_model.graph.output[0].name
-    assert onnx_model.get_tensor_datatype(iname) == DataType["INT4"]
+    assert onnx_model.get_tensor_datatype(iname) == DataType[datatype]
 
     # The exported QONNX, run by qonnx's executor, predicts what the trained PyTorch network does.
     from dse.models.user import load_user_model
 
-    net = load_user_model(f"{model_file}:feature_mlp", weight_bits=4, act_bits=4, num_classes=CLASSES,
-                          input_datatype="INT4")
+    net = load_user_model(f"{model_file}:feature_mlp", weight_bits=bits, act_bits=bits, num_classes=CLASSES,
+                          input_datatype=datatype)
     net.load_state_dict(torch.load(work / "networks" / estimates["network_id"] / "weights.pt"))
     net.eval()
-    # The test split, then random INT4 vectors (where the classes are far less clear-cut).
-    x = np.concatenate([arrays["x_test"][:100], np.random.default_rng(5).integers(-8, 8, size=(100, FEATURES))])
+    # The test split, then random inputs of the datatype (where the classes are far less clear-cut).
+    rng = np.random.default_rng(5)
+    noise = rng.choice([-1, 1], (100, FEATURES)) if datatype == "BIPOLAR" else rng.integers(-8, 8, (100, FEATURES))
+    x = np.concatenate([arrays["x_test"][:100], noise])
     x = x.astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).argmax(dim=1).numpy()
