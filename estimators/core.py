@@ -28,18 +28,32 @@ class Layer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NodeCost:
-    """FINN's figures for one node: expected cycles per frame and resources."""
+    """FINN's figures for one node: expected cycles per frame and resources.
+
+    ``finn`` is set only where our figures deliberately differ from FINN's own estimate: FINN
+    reports 0 for a node that costs LUTs (e.g. DuplicateStreams_hls, ElementwiseAdd_hls), so the
+    model counts it from the node's structure and keeps FINN's figures here. ``finn_figures``
+    gives FINN's estimate either way.
+    """
 
     cycles: int
     lut: float = 0.0
     bram18: float = 0.0
     uram: float = 0.0
     dsp: float = 0.0
+    finn: NodeCost | None = None
 
     def __post_init__(self) -> None:
         for name in ("cycles", "lut", "bram18", "uram", "dsp"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.finn is not None and self.finn.finn is not None:
+            raise ValueError("FINN's own figures cannot themselves carry a 'finn' figure")
+
+    @property
+    def finn_figures(self) -> NodeCost:
+        """FINN's own estimate of this node (``self`` where the model is FINN's)."""
+        return self if self.finn is None else self.finn
 
 
 L = TypeVar("L")

@@ -20,8 +20,9 @@ the records, in FINN's node order, so the result is the graph FINN would estimat
   op type in graph order (e.g. "StreamingDataWidthConverter_rtl_0", "StreamingFIFO_rtl_3"), as
   FINN names them; the original layers keep their names.
 
-Every record type has one data input, so a consumer's stream is its ``in_stream`` whichever
-producer feeds it; a DuplicateStreams output i feeds its i-th consumer in graph order.
+A consumer's stream on an edge is its ``in_streams`` entry for that input (its predecessors are
+in FINN's input order; only ElementwiseBinary has two); a DuplicateStreams output i feeds its
+i-th consumer in graph order.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from estimators.dwc import StreamingDataWidthConverter
 from estimators.fifo import StreamingFIFO
 from estimators.graph import DataflowGraph, NetworkEstimate, estimate_graph
 from estimators.streaming import DuplicateStreams
-from estimators.streams import Stream, in_stream, out_stream
+from estimators.streams import Stream, in_stream, in_streams, out_stream
 
 # SpecializeLayers' choice for the nodes hardware generation inserts (no preferred_impl_style
 # is set on them and both have an RTL variant, which FINN prefers for "simple" layers).
@@ -124,6 +125,10 @@ def _edge_type(src: Stream, dst: Stream, producer: str, consumer: str) -> tuple[
     return src.elem_bits, bool(signed)
 
 
+def _input_stream(consumer: _Node, tensor: int) -> Stream:
+    return in_streams(consumer.layer)[consumer.inputs.index(tensor)]
+
+
 def _insert_dwcs(design: _Design) -> None:
     """finn.transformation.fpgadataflow.insert_dwc.InsertDWC (one pass suffices)."""
     i = 0
@@ -133,7 +138,7 @@ def _insert_dwcs(design: _Design) -> None:
             consumer = design.consumer(tensor)
             if consumer is None or _is_dwc(consumer):
                 continue
-            src, dst = out_stream(node.layer), in_stream(consumer.layer)
+            src, dst = out_stream(node.layer), _input_stream(consumer, tensor)
             if src.folded_shape[-1] == dst.folded_shape[-1]:
                 continue
             bits, signed = _edge_type(src, dst, node.layer.name, consumer.layer.name)
@@ -161,7 +166,7 @@ def _insert_fifos(design: _Design) -> None:
             consumer = design.consumer(tensor)
             if consumer is None or _is_fifo(consumer):
                 continue
-            src, dst = out_stream(node.layer), in_stream(consumer.layer)
+            src, dst = out_stream(node.layer), _input_stream(consumer, tensor)
             _edge_type(src, dst, node.layer.name, consumer.layer.name)
             new = design.new_tensor()
             consumer.inputs[consumer.inputs.index(tensor)] = new

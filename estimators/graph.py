@@ -72,6 +72,9 @@ class NetworkEstimate:
     bottleneck: str
     critical_path_cycles: int
     calibrated: bool = False  # resources corrected by a Calibration (learned from synthesized designs)
+    # FINN's own LUT total: differs from ``lut`` where a node's model counts LUTs FINN reports as 0
+    # (NodeCost.finn; e.g. DuplicateStreams_hls, ElementwiseAdd_hls). ``lut`` is what studies use.
+    finn_lut: float | None = None
 
     @property
     def fps(self) -> float:
@@ -115,4 +118,5 @@ def estimate_graph(graph: DataflowGraph, part: str, *, clock_ns: float,
         uram=sum(c.uram for c in costs), dsp=sum(c.dsp for c in costs),
         max_cycles=max_cycles, bottleneck=graph.layers[bottleneck].name if graph.layers else "",
         critical_path_cycles=critical, calibrated=calibration is not None,
+        finn_lut=sum(c.finn_figures.lut for c in costs),
     )

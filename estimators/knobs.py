@@ -75,3 +75,31 @@ def labelselect_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, A
 def fmpadding_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
     for simd in divisors(layer.num_channels):
         yield {"simd": simd}
+
+
+@register_knobs("Reshape")
+def reshape_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
+    for pe in divisors(layer.out_shape[-1]):  # the record also needs PE | inp_shape[-1]
+        yield {"pe": pe}
+
+
+@register_knobs("DuplicateStreams")
+def duplicatestreams_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
+    for pe in divisors(layer.num_channels):
+        yield {"pe": pe}
+
+
+@register_knobs("GlobalAccPool")
+def globalaccpool_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
+    for pe in divisors(layer.num_channels):
+        yield {"pe": pe}
+
+
+@register_knobs("ElementwiseBinary")
+def elementwise_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
+    # ram_style matters only for a constant operand held in a memory; URAM is left out (FINN's
+    # code generation accepts it on Versal only, and the part is not known here)
+    styles = (("auto", "block", "distributed") if limits.memory_styles and layer.parameter_memories()
+              else (layer.ram_style,))
+    for pe, ram_style in product(divisors(layer.out_shape[-1]), styles):
+        yield {"pe": pe, "ram_style": ram_style}

@@ -1,8 +1,11 @@
 """Small streaming nodes: Pool, LabelSelect, FMPadding, Reshape, DuplicateStreams.
 
 finn-plus 1.6.1 has no resource model for any of them: HWCustomOp's defaults report 0 LUT,
-BRAM, URAM and DSP. Each model here returns those zeros explicitly (and FINN's cycle count),
-so the zeros are a stated fact about FINN's estimate, not a missing model.
+BRAM, URAM and DSP. Each model here returns FINN's cycle count and those zeros explicitly, so the
+zeros are a stated fact about FINN's estimate, not a missing model, except DuplicateStreams:
+residual networks have one per block, so its LUTs (an AXI-Stream port per input and output
+and the loop control, see ``estimators.structural``) are counted from its structure, with
+FINN's zeros kept beside them (``NodeCost.finn``).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from estimators.core import FoldingError, NodeCost, register, require_divides
+from estimators.structural import axis_ports, loop_control
 
 
 def _no_resources(cycles: int) -> NodeCost:
@@ -180,5 +184,9 @@ class DuplicateStreams:
 @register(DuplicateStreams)
 def estimate_duplicatestreams(layer: DuplicateStreams, part: str) -> NodeCost:
     """Cycles = input words. Source: finn-plus 1.6.1 custom_op/fpgadataflow/duplicatestreams.py
-    (get_exp_cycles); hls/duplicatestreams_hls.py has no resource estimates, so FINN reports 0."""
-    return _no_resources(math.prod(layer.num_input_vectors) * (layer.num_channels // layer.pe))
+    (get_exp_cycles); hls/duplicatestreams_hls.py has no resource estimates, so FINN reports 0
+    (kept in ``.finn``); ``lut`` counts the 1 + NumOutputStreams ports and the loop control."""
+    finn = _no_resources(math.prod(layer.num_input_vectors) * (layer.num_channels // layer.pe))
+    width = layer.pe * layer.input_bits
+    lut = axis_ports(*[width] * (1 + layer.num_output_streams)) + loop_control(finn.cycles)
+    return NodeCost(cycles=finn.cycles, lut=float(lut), finn=finn)

@@ -20,7 +20,9 @@ from typing import Any
 
 from estimators.core import UnknownLayerError
 from estimators.dwc import StreamingDataWidthConverter
+from estimators.elementwise import ElementwiseBinary
 from estimators.fifo import StreamingFIFO
+from estimators.globalaccpool import GlobalAccPool
 from estimators.mvau import MVAU
 from estimators.streaming import DuplicateStreams, FMPadding, LabelSelect, Pool, Reshape
 from estimators.swg import ConvolutionInputGenerator
@@ -68,6 +70,12 @@ def _unknown(layer: object) -> Stream:
 def in_stream(layer: Any) -> Stream:
     """The data input stream (input 0) of ``layer``, as FINN's custom op reports it."""
     return _unknown(layer)
+
+
+@singledispatch
+def in_streams(layer: Any) -> tuple[Stream, ...]:
+    """Every streamed data input, in FINN's input order (one for all but ElementwiseBinary)."""
+    return (in_stream(layer),)
 
 
 @singledispatch
@@ -200,6 +208,42 @@ def _duplicate(layer: DuplicateStreams) -> Stream:
 
 in_stream.register(DuplicateStreams, _duplicate)
 out_stream.register(DuplicateStreams, _duplicate)
+
+
+# --- ElementwiseBinary, GlobalAccPool (elementwise_binary.py, globalaccpool.py) ---------------
+
+def _elementwise_input(layer: ElementwiseBinary, ind: int) -> Stream:
+    # a broadcast operand (last axis 1) is folded as (..., 1, 1) but its words carry PE copies
+    shape = (layer.lhs_shape, layer.rhs_shape)[ind]
+    bits, signed = (layer.lhs_bits, layer.rhs_bits)[ind], (layer.lhs_signed, layer.rhs_signed)[ind]
+    return Stream(shape, layer.folded_input_shape(ind), layer.instream_width(ind), bits, signed)
+
+
+@in_stream.register
+def _(layer: ElementwiseBinary) -> Stream:
+    return _elementwise_input(layer, 0)
+
+
+@in_streams.register
+def _(layer: ElementwiseBinary) -> tuple[Stream, ...]:
+    return tuple(_elementwise_input(layer, i) for i in (0, 1) if layer.is_streamed(i))
+
+
+@out_stream.register
+def _(layer: ElementwiseBinary) -> Stream:
+    return _stream(layer.out_shape, layer.folded_output_shape, layer.out_bits, layer.out_signed)
+
+
+@in_stream.register
+def _(layer: GlobalAccPool) -> Stream:
+    shape = (*layer.num_input_vectors, layer.num_channels)
+    return _stream(shape, _fold_last(shape, layer.pe), layer.input_bits, layer.input_signed)
+
+
+@out_stream.register
+def _(layer: GlobalAccPool) -> Stream:
+    shape = (layer.num_input_vectors[0], 1, 1, layer.num_channels)
+    return _stream(shape, _fold_last(shape, layer.pe), layer.output_bits, layer.output_signed)
 
 
 # --- StreamingDataWidthConverter, StreamingFIFO -------------------------------------------------

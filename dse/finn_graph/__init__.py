@@ -12,9 +12,10 @@ from estimators.graph import DataflowGraph
 
 
 def _converters() -> dict[str, Callable[[Any, Any], Any]]:
-    from dse.finn_graph import mvau, streaming
+    from dse.finn_graph import mvau, residual, streaming
 
     return {
+        **{t.rsplit("_", 1)[0]: f for t, f in residual.CONVERTERS.items()},
         "MVAU": mvau.mvau_from_finn,
         "VVAU": mvau.vvau_from_finn,
         "ConvolutionInputGenerator": streaming.convolutioninputgenerator_from_finn,

@@ -18,8 +18,10 @@ import pytest
 
 import estimators as est
 from estimators.dwc import StreamingDataWidthConverter
+from estimators.elementwise import ElementwiseBinary
 from estimators.fifo import StreamingFIFO
 from estimators.full_design import estimate_full_design, full_design_graph
+from estimators.globalaccpool import GlobalAccPool
 from estimators.graph import DataflowGraph
 from estimators.mvau import MVAU
 from estimators.streaming import DuplicateStreams, FMPadding, LabelSelect, Pool, Reshape
@@ -58,6 +60,9 @@ def _every_record() -> list[Any]:
     extra = [
         VVAU(name="dw", impl="hls", channels=8, k_h=3, k_w=3, dim_h=4, dim_w=4, pe=2, simd=3, input_bits=4,
              input_signed=True, weight_bits=4, output_bits=4),
+        ElementwiseBinary(name="add", impl="hls", operation="Add", lhs_shape=(1, 4, 4, 8), rhs_shape=(1, 4, 4, 8),
+                          out_shape=(1, 4, 4, 8), lhs_bits=4, rhs_bits=4, out_bits=5, pe=2),
+        GlobalAccPool(name="gap", num_channels=8, pe=4, num_input_vectors=(1, 4, 4), input_bits=4, output_bits=8),
         replace(_cnv_like().layers[1], name="swg_pw", parallel_window=True),
         DuplicateStreams("dup", num_channels=8, pe=4, num_output_streams=2, input_bits=3),
         StreamingDataWidthConverter("dwc", impl="rtl", in_shape=(1, 4, 6), out_shape=(1, 4, 6), in_width=8,

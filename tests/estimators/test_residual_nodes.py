@@ -1,0 +1,257 @@
+"""The node types residual networks add: ElementwiseBinary (HLS, RTL) and GlobalAccPool.
+
+Fidelity: one single-node FINN model per random attribute draw, read with the dse.finn_graph
+converter; FINN's own figures (``NodeCost.finn_figures``) must equal FINN's get_exp_cycles and
+lut/bram/uram/dsp_estimation exactly on an UltraScale+ and a Versal part, and the structural
+figures must keep FINN's cycles and memory. Also: streams, knobs, the unknown-type errors.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import estimators as est
+from estimators.core import FoldingError, UnknownLayerError, node_cost
+from estimators.elementwise import OPERATIONS, RTL_OPERATIONS, ElementwiseBinary
+from estimators.folding import FoldingLimits, layer_options
+from estimators.globalaccpool import GlobalAccPool
+from estimators.streaming import DuplicateStreams
+from estimators.streams import in_stream, in_streams, out_stream
+from tests.estimators.test_streaming_nodes import PARTS, _check_all, _dtype, _finn_cost, _single_node_model, divisors
+
+CASES = 150  # random draws per op type and impl, each checked on both parts (>= 300 comparisons)
+UNMODELLED = ("Div", "BitShift")  # no structural LUT model: node_cost raises
+
+
+def _bits(dt: str) -> int:
+    return 1 if dt in ("BIPOLAR", "BINARY") else 32 if dt == "FLOAT32" else int(dt.lstrip("UINT"))
+
+
+def _elementwise_cases(seed: int, impl: str) -> Iterator[tuple[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    ops = RTL_OPERATIONS if impl == "rtl" else tuple(o for o in OPERATIONS if o not in UNMODELLED)
+    for i in range(CASES):
+        op = str(rng.choice(ops))
+        c = int(rng.choice([int(rng.integers(1, 257)), 64, 512]))
+        outer = [1, int(rng.integers(1, 17)), int(rng.integers(1, 17))] if rng.random() < 0.7 else [1]
+        out = [*outer, c]
+        kind = rng.random()
+        if kind < 0.5:  # residual add: both operands streamed, same shape
+            rhs, rhs_style = out, "input"
+        elif kind < 0.75:  # per-channel constant
+            rhs, rhs_style = [c], "const"
+        elif kind < 0.9:  # one value per pixel, broadcast along the channels
+            rhs, rhs_style = [*outer, 1], str(rng.choice(["input", "const"]))
+        else:  # scalar constant
+            rhs, rhs_style = [1], "const"
+        pe = int(rng.choice(divisors(c)))
+        if impl == "rtl" and rng.random() < 0.6:  # FINN's RTL path: FLOAT32 operands
+            lhs_dt = rhs_dt = "FLOAT32"
+            if rng.random() < 0.3:
+                lhs_dt = _dtype(rng, 8)
+            out_dt = "FLOAT32"
+        else:
+            lhs_dt, rhs_dt = _dtype(rng, 16), _dtype(rng, 16)
+            out_dt = _dtype(rng, 24)
+        attrs: dict[str, Any] = {
+            "lhs_dtype": lhs_dt, "rhs_dtype": rhs_dt, "out_dtype": out_dt, "lhs_shape": out, "rhs_shape": rhs,
+            "out_shape": out, "lhs_style": "input", "rhs_style": rhs_style, "PE": pe,
+            "ram_style": str(rng.choice(["auto", "block", "distributed", "ultra"])),
+            "mem_mode": str(rng.choice(["internal_embedded", "internal_decoupled"])),
+        }
+        if rng.random() < 0.1:
+            attrs["mlo_max_iter"] = int(rng.integers(2, 5))
+        if i % 7 == 0 and rhs_style == "input":  # the constant on the left instead
+            attrs.update(lhs_shape=rhs, rhs_shape=out, lhs_style="const", rhs_style="input")
+        inputs = [("lhs", attrs["lhs_shape"], lhs_dt), ("rhs", attrs["rhs_shape"], rhs_dt)]
+        yield _single_node_model(f"Elementwise{op}", impl, inputs, [("out", out, out_dt)], **attrs)
+
+
+def _globalaccpool_cases(seed: int) -> Iterator[tuple[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    for _ in range(CASES):
+        c = int(rng.choice([int(rng.integers(1, 257)), 512, 2048]))
+        pe = int(rng.choice(divisors(c)))
+        h, w = int(rng.integers(1, 33)), int(rng.integers(1, 33))
+        dt = _dtype(rng, 8)
+        yield _single_node_model(
+            "GlobalAccPool", "hls", [("inp", [1, h, w, c], dt)], [("out", [1, 1, 1, c], "INT32")],
+            NumChannels=c, PE=pe, inputDataType=dt, numInputVectors=[1, h, w],
+        )
+
+
+@pytest.fixture(scope="module")
+def conv() -> Any:
+    from finn.util.settings import initialize_dummy_settings
+
+    initialize_dummy_settings()
+    from dse.finn_graph import residual
+
+    return residual
+
+
+def _check_streams(cases: Iterator[tuple[Any, Any]], convert: Any) -> int:
+    """Our streams against FINN's get_normal/folded shapes and stream widths (input 0, output 0)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    n = 0
+    for node, model in cases:
+        layer, op = convert(node, model), getCustomOp(node)
+        streams = {0: in_stream(layer)} | dict(enumerate(in_streams(layer)))
+        for ind, s in streams.items():
+            if isinstance(layer, ElementwiseBinary) and not layer.is_streamed(ind):
+                continue
+            assert tuple(s.normal_shape) == tuple(int(d) for d in op.get_normal_input_shape(ind))
+            assert tuple(s.folded_shape) == tuple(int(d) for d in op.get_folded_input_shape(ind))
+            assert s.width_bits == op.get_instream_width(ind) and s.elem_bits == op.get_input_datatype(ind).bitwidth()
+        o = out_stream(layer)
+        assert tuple(o.normal_shape) == tuple(int(d) for d in op.get_normal_output_shape())
+        assert tuple(o.folded_shape) == tuple(int(d) for d in op.get_folded_output_shape())
+        assert o.width_bits == op.get_outstream_width() and o.elem_bits == op.get_output_datatype().bitwidth()
+        n += 1
+    return n
+
+
+@pytest.mark.finn
+@pytest.mark.parametrize("impl", ["hls", "rtl"])
+def test_elementwise_matches_finn(conv: Any, impl: str) -> None:
+    _check_all(_elementwise_cases(11 if impl == "hls" else 12, impl), conv.elementwisebinary_from_finn)
+
+
+@pytest.mark.finn
+def test_globalaccpool_matches_finn(conv: Any) -> None:
+    _check_all(_globalaccpool_cases(13), conv.globalaccpool_from_finn)
+
+
+@pytest.mark.finn
+def test_streams_match_finn(conv: Any) -> None:
+    assert _check_streams(_elementwise_cases(14, "hls"), conv.elementwisebinary_from_finn) == CASES
+    assert _check_streams(_elementwise_cases(15, "rtl"), conv.elementwisebinary_from_finn) == CASES
+    assert _check_streams(_globalaccpool_cases(16), conv.globalaccpool_from_finn) == CASES
+
+
+@pytest.mark.finn
+@pytest.mark.parametrize("op", UNMODELLED)
+def test_unmodelled_datapaths_raise_but_finn_figures_exact(conv: Any, op: str) -> None:
+    """Div/BitShift: FINN's figures are still restated exactly, but node_cost names the gap."""
+    from estimators.elementwise import finn_estimate
+
+    extra = {"direction": "LEFT"} if op == "BitShift" else {}
+    node, model = _single_node_model(
+        f"Elementwise{op}", "hls", [("a", [1, 4, 4, 8], "INT8"), ("b", [8], "INT4")], [("o", [1, 4, 4, 8], "INT8")],
+        lhs_dtype="INT8", rhs_dtype="INT4", out_dtype="INT8", lhs_shape=[1, 4, 4, 8], rhs_shape=[8],
+        out_shape=[1, 4, 4, 8], rhs_style="const", mem_mode="internal_decoupled", PE=2, **extra)
+    layer = conv.elementwisebinary_from_finn(node, model)
+    assert finn_estimate(layer) == _finn_cost(node, PARTS[0])
+    with pytest.raises(UnknownLayerError, match=f"Elementwise{op}_hls"):
+        node_cost(layer, PARTS[0])
+
+
+@pytest.mark.finn
+def test_graph_reader_rejects_an_unknown_node_type_by_name() -> None:
+    from dse.finn_graph import graph_from_finn
+
+    node, model = _single_node_model("Lookup", "hls", [("i", [1, 4], "UINT4")], [("o", [1, 4, 8], "INT8")])
+    with pytest.raises(KeyError, match="'Lookup_hls', which FINN-DSE cannot read"):
+        graph_from_finn(model)
+    del node
+
+
+@pytest.mark.finn
+def test_reader_covers_the_new_op_types(conv: Any) -> None:
+    from dse.finn_graph import _converters, base_op_type
+
+    known = _converters()
+    assert all(base_op_type(t) in known for t in conv.CONVERTERS)
+    assert {"ElementwiseAdd", "GlobalAccPool", "DuplicateStreams", "Pool", "Reshape"} <= set(known)
+
+
+# --- structural figures, knobs and purity (no FINN needed) -------------------------------------
+
+PART = PARTS[0]
+
+
+def _add(pe: int = 1, c: int = 64, bits: int = 4, **kw: Any) -> ElementwiseBinary:
+    shape = (1, 8, 8, c)
+    return ElementwiseBinary(name="add", impl="hls", operation="Add", lhs_shape=shape, rhs_shape=shape,
+                             out_shape=shape, lhs_bits=bits, rhs_bits=bits, out_bits=bits + 1, pe=pe, **kw)
+
+
+def test_residual_add_costs_luts_finn_calls_free() -> None:
+    cost = node_cost(_add(pe=4), PART)
+    assert cost.finn is not None and cost.finn.lut == cost.finn.bram18 == cost.finn.dsp == 0
+    assert cost.cycles == cost.finn.cycles == 8 * 8 * 64 // 4
+    # ports 4*(4+4+5), adders 4*5, loop control: more LUTs with more PE, never fewer
+    assert cost.lut > 4 * (4 + 4 + 5) + 4 * 5
+    assert node_cost(_add(pe=16), PART).lut > cost.lut
+
+
+def test_duplicate_and_globalaccpool_count_luts_and_keep_finn_zeros() -> None:
+    dup = node_cost(DuplicateStreams(name="d", num_channels=64, pe=8, num_output_streams=2, input_bits=4,
+                                     num_input_vectors=(1, 8, 8)), PART)
+    assert dup.finn is not None and dup.finn.lut == 0 and dup.lut >= 3 * 8 * 4
+    gap = node_cost(GlobalAccPool(name="g", num_channels=64, pe=4, num_input_vectors=(1, 8, 8), input_bits=4,
+                                  output_bits=10), PART)
+    assert gap.finn is not None and gap.finn.lut == 0 and gap.cycles == 8 * 8 * 16 + 16
+    assert gap.lut > 4 * 10
+
+
+def test_network_estimate_keeps_finns_lut_total() -> None:
+    graph = est.DataflowGraph.chain([_add(pe=2)])
+    net = est.estimate_graph(graph, PART, clock_ns=5.0)
+    assert net.finn_lut == 0 and net.lut > 0
+
+
+def test_knobs_fold_the_new_types() -> None:
+    limits = FoldingLimits()
+    assert sorted(o.pe for o in layer_options(_add(c=12), limits)) == divisors(12)
+    const = replace(_add(c=12), rhs_shape=(12,), rhs_style="const", mem_mode="internal_decoupled")
+    assert {o.ram_style for o in layer_options(const, limits)} == {"auto", "block", "distributed"}
+    gap = GlobalAccPool(name="g", num_channels=6, pe=1, num_input_vectors=(1, 4, 4), input_bits=4, output_bits=8)
+    assert sorted(o.pe for o in layer_options(gap, limits)) == [1, 2, 3, 6]
+    reshape = est.folding.layer_options(
+        __import__("estimators.streaming", fromlist=["Reshape"]).Reshape(
+            name="r", inp_shape=(1, 2, 2, 6), out_shape=(1, 24), dtype_bits=2), limits)
+    assert sorted(o.pe for o in reshape) == [1, 2, 3, 6]
+
+
+def test_invalid_folding_and_shapes_raise() -> None:
+    with pytest.raises(FoldingError, match="PE=5"):
+        _add(pe=5)
+    with pytest.raises(ValueError, match="broadcast"):
+        replace(_add(), rhs_shape=(1, 8, 8, 3))
+    with pytest.raises(ValueError, match="ElementwiseDiv_rtl"):
+        replace(_add(), impl="rtl", operation="Div")
+    with pytest.raises(FoldingError, match="PE"):
+        GlobalAccPool(name="g", num_channels=6, pe=4, num_input_vectors=(1, 4, 4), input_bits=4, output_bits=8)
+
+
+def test_full_design_uses_the_add_s_second_input() -> None:
+    """dup -> add.lhs and dup -> thr -> add.rhs: each edge's DWC takes that input's own width."""
+    from estimators.full_design import full_design_graph
+    from estimators.thresholding import Thresholding
+
+    shape = (1, 4, 4, 16)
+    dup = DuplicateStreams(name="dup", num_channels=16, pe=8, num_output_streams=2, input_bits=4,
+                           num_input_vectors=(1, 4, 4))
+    thr = Thresholding(name="thr", impl="rtl", num_channels=16, pe=4, num_steps=7, input_bits=4, weight_bits=4,
+                       output_bits=3, num_input_vectors=(1, 4, 4))
+    add = ElementwiseBinary(name="add", impl="hls", operation="Add", lhs_shape=shape, rhs_shape=shape,
+                            out_shape=shape, lhs_bits=4, rhs_bits=3, out_bits=5, pe=2)
+    full = full_design_graph(est.DataflowGraph((dup, thr, add), ((), (0,), (0, 1))), part=PART)
+    dwcs = {layer.name: (layer.in_width, layer.out_width) for layer in full.layers
+            if type(layer).op_type == "StreamingDataWidthConverter"}
+    assert sorted(dwcs.values()) == [(12, 6), (32, 8), (32, 16)]
+    assert [layer.name for layer in full.layers].index("add") == len(full.layers) - 1
+
+
+def test_modules_stay_pure() -> None:
+    code = ("import sys, estimators.elementwise, estimators.globalaccpool, estimators.structural; "
+            "bad = {'torch', 'finn', 'qonnx', 'onnx', 'optuna'} & set(sys.modules); assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
