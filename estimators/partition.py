@@ -304,7 +304,8 @@ def partition(graph: DataflowGraph, board: Board, *, cards: int, clock_ns: float
     Exact by dynamic programme over the allowed cut points: ``best[c][j]`` is the lowest fullest-
     card utilization of layers ``0..j-1`` on ``c`` cards, over segment ends ``j`` that are allowed
     cuts. A segment that overflows a card stays overflowing when extended (the SLR placement is
-    greedy in graph order), so each start scans ends only until its first misfit.
+    greedy in graph order: appending a layer never moves the earlier ones), so for each start a
+    bisection finds the last end that fits, and the segments up to it need only their totals.
     When nothing is feasible, ``reason`` says what stops it.
     """
     if isinstance(cards, bool) or not isinstance(cards, int) or cards < 1:
@@ -317,11 +318,21 @@ def partition(graph: DataflowGraph, board: Board, *, cards: int, clock_ns: float
     ends = [*allowed, n]
     segment: dict[tuple[int, int], float] = {}
     for i in [0, *allowed]:
-        for j in (e for e in ends if e > i):
-            fit = s.fit(i, j)
-            if not fit.fits:
-                break
-            segment[(i, j)] = _device_utilization(fit)
+        # Fitting is monotone in the end (see above): bisect for the last end that fits, with SLRs.
+        later = [e for e in ends if e > i]
+        lo, hi, last = 0, len(later) - 1, -1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if s.fit(i, later[mid]).fits:
+                last, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        total, at = Resources(), i
+        for j in later[:last + 1]:  # the balance score needs only the totals (summed as _total sums)
+            for r in s.res[at:j]:
+                total = total + r
+            at = j
+            segment[(i, j)] = _device_utilization(check_fit(total, board, safety_margin=1.0 - max_utilization))
     inf = float("inf")
     best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}]  # per card count: end -> (value, start)
     for c in range(1, min(cards, len(ends)) + 1):
