@@ -128,11 +128,24 @@ class TrainingSpec(Strict):
     val_size: int = Field(default=5000, ge=100, le=30000)
 
 
+MAX_FPGAS = 48  # cards in one chain: as many as AuroraFlow was tested on
+
+
 class HardwareSpec(Strict):
     board: str = "U280"
     clock_ns: float = Field(default=5.0, gt=0, le=100)
     # FINN's SetFolding caps SIMD x weight bits at this (FINN default 36); raise it for faster designs.
     mvau_wwidth_max: int = Field(default=36, ge=1, le=8191)
+    # Card counts to judge each network on (a chain of cards over Aurora links, estimators.partition).
+    # Validated here; trials are still judged on one card (see README "Study files").
+    fpgas: tuple[Annotated[int, Field(ge=1, le=MAX_FPGAS)], ...] = Field(default=(1,), min_length=1)
+
+    @field_validator("fpgas")
+    @classmethod
+    def _distinct_counts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("list each card count once")
+        return tuple(sorted(value))
 
     @field_validator("board")
     @classmethod

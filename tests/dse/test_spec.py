@@ -54,3 +54,24 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     f.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_spec(f)
+
+
+@pytest.mark.parametrize(("fpgas", "expected"), [
+    ([0], "hardware.fpgas.0: Input should be greater than or equal to 1"),
+    ([1, -2], "hardware.fpgas.1: Input should be greater than or equal to 1"),
+    ([1.5], "hardware.fpgas.0: Input should be a valid integer"),
+    (["two"], "hardware.fpgas.0: Input should be a valid integer"),
+    ([True], "hardware: fpgas: expected a number, got [true]"),
+    ([], "hardware.fpgas: "),
+    ([2, 2], "hardware.fpgas: list each card count once (got [2, 2])"),
+    ([49], "hardware.fpgas.0: Input should be less than or equal to 48"),
+])
+def test_card_counts_are_whole_distinct_and_positive(fpgas: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_spec({"name": "x", "hardware": {"fpgas": fpgas}}, source="s.yaml")
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_card_counts_default_to_one_and_are_sorted() -> None:
+    assert parse_spec({"name": "x"}).hardware.fpgas == (1,)
+    assert parse_spec({"name": "x", "hardware": {"fpgas": [3, 1, 2]}}).hardware.fpgas == (1, 2, 3)
