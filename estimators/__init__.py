@@ -5,7 +5,7 @@ Importing the package registers one cost model per FINN node type (see estimator
 from __future__ import annotations
 
 from estimators import dwc, fifo, mvau, streaming, swg, thresholding, vvau  # noqa: F401  (registration)
-from estimators import elementwise, globalaccpool  # noqa: F401  (registration)
+from estimators import elementwise, globalaccpool, requant  # noqa: F401  (registration)
 from estimators import knobs  # noqa: F401  (folding options per node type)
 from estimators.calibration import Calibration, Sample, fit_calibration
 from estimators.core import FoldingError, NodeCost, UnknownLayerError, known_layer_types, node_cost

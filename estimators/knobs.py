@@ -95,6 +95,12 @@ def globalaccpool_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str,
         yield {"pe": pe}
 
 
+@register_knobs("Requant")
+def requant_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
+    for pe in divisors(layer.num_channels):
+        yield {"pe": pe}
+
+
 @register_knobs("ElementwiseBinary")
 def elementwise_knobs(layer: Any, limits: FoldingLimits) -> Iterator[dict[str, Any]]:
     # ram_style matters only for a constant operand held in a memory; URAM is left out (FINN's

@@ -24,6 +24,7 @@ from estimators.elementwise import ElementwiseBinary
 from estimators.fifo import StreamingFIFO
 from estimators.globalaccpool import GlobalAccPool
 from estimators.mvau import MVAU
+from estimators.requant import Requant
 from estimators.streaming import DuplicateStreams, FMPadding, LabelSelect, Pool, Reshape
 from estimators.swg import ConvolutionInputGenerator
 from estimators.thresholding import Thresholding
@@ -244,6 +245,21 @@ def _(layer: GlobalAccPool) -> Stream:
 def _(layer: GlobalAccPool) -> Stream:
     shape = (layer.num_input_vectors[0], 1, 1, layer.num_channels)
     return _stream(shape, _fold_last(shape, layer.pe), layer.output_bits, layer.output_signed)
+
+
+def _requant_shapes(layer: Requant) -> tuple[Shape, Shape]:
+    shape = (*layer.num_input_vectors, layer.num_channels)
+    return shape, _fold_last(shape, layer.pe)
+
+
+@in_stream.register
+def _(layer: Requant) -> Stream:
+    return _stream(*_requant_shapes(layer), layer.input_bits, layer.input_signed)
+
+
+@out_stream.register
+def _(layer: Requant) -> Stream:
+    return _stream(*_requant_shapes(layer), layer.output_bits, layer.output_signed)
 
 
 # --- StreamingDataWidthConverter, StreamingFIFO -------------------------------------------------

@@ -1,4 +1,4 @@
-"""Read the node types residual networks add (ElementwiseBinary, GlobalAccPool) into records.
+"""Read the node types residual networks add (ElementwiseBinary, GlobalAccPool, Requant) into records.
 
 ElementwiseAdd_hls and the other Elementwise<op>_hls/_rtl nodes become one ``ElementwiseBinary``
 record (the operation is a field); GlobalAccPool_hls becomes ``GlobalAccPool``. As in
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dse.finn_graph.streaming import _custom_op, _impl, _ints
 from estimators.elementwise import OPERATIONS, RTL_OPERATIONS, ElementwiseBinary
 from estimators.globalaccpool import GlobalAccPool
+from estimators.requant import Requant
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -71,9 +72,33 @@ def globalaccpool_from_finn(node: NodeProto, model: ModelWrapper) -> GlobalAccPo
     )
 
 
+def requant_from_finn(node: NodeProto, model: ModelWrapper) -> Requant:
+    """Requant_hls / Requant_rtl (FINN's layer for activations wider than MultiThreshold's)."""
+    del model
+    impl = _impl(node, "Requant")
+    op = _custom_op(node)
+    idt, odt = op.get_input_datatype(0), op.get_output_datatype()
+    return Requant(
+        name=node.name,
+        impl=impl,
+        num_channels=op.get_nodeattr("NumChannels"),
+        pe=op.get_nodeattr("PE"),
+        input_bits=idt.bitwidth(),
+        output_bits=odt.bitwidth(),
+        input_signed=bool(idt.signed()),
+        output_signed=bool(odt.signed()),
+        input_float=_is_float(idt),
+        num_input_vectors=_ints(op.get_nodeattr("numInputVectors")),
+        narrow=bool(op.get_nodeattr("narrow")),
+        **({"mem_mode": op.get_nodeattr("mem_mode")} if impl == "rtl" else {}),
+    )
+
+
 # FINN op type (after SpecializeLayers) -> converter.
 CONVERTERS: dict[str, Callable[[NodeProto, ModelWrapper], object]] = {
     **{f"Elementwise{op}_hls": elementwisebinary_from_finn for op in OPERATIONS},
     **{f"Elementwise{op}_rtl": elementwisebinary_from_finn for op in RTL_OPERATIONS},
     "GlobalAccPool_hls": globalaccpool_from_finn,
+    "Requant_hls": requant_from_finn,
+    "Requant_rtl": requant_from_finn,
 }

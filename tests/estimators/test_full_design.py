@@ -24,6 +24,7 @@ from estimators.full_design import estimate_full_design, full_design_graph
 from estimators.globalaccpool import GlobalAccPool
 from estimators.graph import DataflowGraph
 from estimators.mvau import MVAU
+from estimators.requant import Requant
 from estimators.streaming import DuplicateStreams, FMPadding, LabelSelect, Pool, Reshape
 from estimators.streams import in_stream, out_stream
 from estimators.swg import ConvolutionInputGenerator
@@ -63,6 +64,7 @@ def _every_record() -> list[Any]:
         ElementwiseBinary(name="add", impl="hls", operation="Add", lhs_shape=(1, 4, 4, 8), rhs_shape=(1, 4, 4, 8),
                           out_shape=(1, 4, 4, 8), lhs_bits=4, rhs_bits=4, out_bits=5, pe=2),
         GlobalAccPool(name="gap", num_channels=8, pe=4, num_input_vectors=(1, 4, 4), input_bits=4, output_bits=8),
+        Requant(name="rq", impl="rtl", num_channels=8, pe=2, input_bits=12, output_bits=4, num_input_vectors=(1, 4)),
         replace(_cnv_like().layers[1], name="swg_pw", parallel_window=True),
         DuplicateStreams("dup", num_channels=8, pe=4, num_output_streams=2, input_bits=3),
         StreamingDataWidthConverter("dwc", impl="rtl", in_shape=(1, 4, 6), out_shape=(1, 4, 6), in_width=8,

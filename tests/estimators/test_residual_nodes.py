@@ -86,6 +86,23 @@ def _globalaccpool_cases(seed: int) -> Iterator[tuple[Any, Any]]:
         )
 
 
+def _requant_cases(seed: int, impl: str) -> Iterator[tuple[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    for _ in range(CASES):
+        c = int(rng.choice([int(rng.integers(1, 257)), 512, 1024]))
+        pe = int(rng.choice(divisors(c)))
+        vecs = [1] if rng.random() < 0.3 else [1, int(rng.integers(1, 33)), int(rng.integers(1, 33))]
+        idt = f"INT{int(rng.integers(2, 33))}" if impl == "rtl" or rng.random() < 0.5 else "FLOAT32"
+        odt = f"{str(rng.choice(['INT', 'UINT']))}{int(rng.integers(2, 17))}"
+        attrs: dict[str, Any] = {"narrow": int(impl == "hls" and rng.random() < 0.5)}
+        if impl == "rtl":
+            attrs["mem_mode"] = str(rng.choice(["internal_embedded", "internal_decoupled"]))
+        yield _single_node_model(
+            "Requant", impl, [("inp", [*vecs, c], idt)], [("out", [*vecs, c], odt)],
+            NumChannels=c, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=vecs, **attrs,
+        )
+
+
 @pytest.fixture(scope="module")
 def conv() -> Any:
     from finn.util.settings import initialize_dummy_settings
@@ -130,10 +147,33 @@ def test_globalaccpool_matches_finn(conv: Any) -> None:
 
 
 @pytest.mark.finn
+def test_requant_rtl_matches_finn(conv: Any) -> None:
+    _check_all(_requant_cases(17, "rtl"), conv.requant_from_finn)
+
+
+@pytest.mark.finn
+def test_requant_hls_finn_figures_exact_but_cost_raises(conv: Any) -> None:
+    """Requant_hls computes in floating point: FINN's figures restated, node_cost names the gap."""
+    from estimators.requant import finn_estimate
+
+    n = 0
+    for node, model in _requant_cases(18, "hls"):
+        layer = conv.requant_from_finn(node, model)
+        for part in PARTS:
+            assert finn_estimate(layer) == _finn_cost(node, part), layer
+            n += 1
+    assert n >= 2 * 100
+    with pytest.raises(UnknownLayerError, match="Requant_hls"):
+        node_cost(layer, PARTS[0])
+
+
+@pytest.mark.finn
 def test_streams_match_finn(conv: Any) -> None:
     assert _check_streams(_elementwise_cases(14, "hls"), conv.elementwisebinary_from_finn) == CASES
     assert _check_streams(_elementwise_cases(15, "rtl"), conv.elementwisebinary_from_finn) == CASES
     assert _check_streams(_globalaccpool_cases(16), conv.globalaccpool_from_finn) == CASES
+    assert _check_streams(_requant_cases(19, "rtl"), conv.requant_from_finn) == CASES
+    assert _check_streams(_requant_cases(20, "hls"), conv.requant_from_finn) == CASES
 
 
 @pytest.mark.finn
@@ -169,7 +209,7 @@ def test_reader_covers_the_new_op_types(conv: Any) -> None:
 
     known = _converters()
     assert all(base_op_type(t) in known for t in conv.CONVERTERS)
-    assert {"ElementwiseAdd", "GlobalAccPool", "DuplicateStreams", "Pool", "Reshape"} <= set(known)
+    assert {"ElementwiseAdd", "GlobalAccPool", "Requant", "DuplicateStreams", "Pool", "Reshape"} <= set(known)
 
 
 # --- structural figures, knobs and purity (no FINN needed) -------------------------------------
@@ -200,6 +240,18 @@ def test_duplicate_and_globalaccpool_count_luts_and_keep_finn_zeros() -> None:
                                   output_bits=10), PART)
     assert gap.finn is not None and gap.finn.lut == 0 and gap.cycles == 8 * 8 * 16 + 16
     assert gap.lut > 4 * 10
+
+
+def test_requant_rtl_counts_a_dsp_per_lane() -> None:
+    from estimators.requant import Requant
+
+    layer = Requant(name="rq", impl="rtl", num_channels=32, pe=4, input_bits=16, output_bits=8,
+                    num_input_vectors=(1, 4, 4))
+    cost = node_cost(layer, PART)
+    assert cost.finn is not None and cost.finn.dsp == cost.finn.lut == 0
+    assert cost.dsp == 4 and cost.cycles == 16 * 8 and cost.lut > 4 * 2 * 8
+    # one channel per lane: its scale/bias are constants, no parameter ROM, fewer LUTs per lane
+    assert node_cost(replace(layer, pe=32), PART).lut / 32 < cost.lut / 4
 
 
 def test_network_estimate_keeps_finns_lut_total() -> None:
@@ -252,6 +304,6 @@ def test_full_design_uses_the_add_s_second_input() -> None:
 
 
 def test_modules_stay_pure() -> None:
-    code = ("import sys, estimators.elementwise, estimators.globalaccpool, estimators.structural; "
+    code = ("import sys, estimators.elementwise, estimators.globalaccpool, estimators.requant, estimators.structural; "
             "bad = {'torch', 'finn', 'qonnx', 'onnx', 'optuna'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
