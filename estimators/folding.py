@@ -189,6 +189,14 @@ FINN_ATTRS: Mapping[str, str] = {
 }
 
 
+# Record fields one FINN variant lacks (ApplyConfig refuses an attribute the node does not have):
+# Thresholding_hls has no depth triggers, Thresholding_rtl no ram_style/mem_mode.
+VARIANT_LACKS: Mapping[tuple[str, str], frozenset[str]] = {
+    ("Thresholding", "hls"): frozenset({"depth_trigger_uram", "depth_trigger_bram"}),
+    ("Thresholding", "rtl"): frozenset({"ram_style", "mem_mode"}),
+}
+
+
 def folding_config(graph: DataflowGraph, finn_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A FINN folding config (ApplyConfig format) for the graph's folding attributes.
 
@@ -197,8 +205,9 @@ def folding_config(graph: DataflowGraph, finn_names: Mapping[str, str] | None = 
     config: dict[str, Any] = {"Defaults": {}}
     for layer in graph.layers:
         attrs = {}
+        lacks = VARIANT_LACKS.get((type(layer).op_type, str(getattr(layer, "impl", ""))), frozenset())
         for f in fields(layer):
-            if f.name in FINN_ATTRS:
+            if f.name in FINN_ATTRS and f.name not in lacks:
                 value = getattr(layer, f.name)
                 attrs[FINN_ATTRS[f.name]] = int(value) if isinstance(value, bool) else value
         if attrs:

@@ -307,3 +307,70 @@ def test_modules_stay_pure() -> None:
     code = ("import sys, estimators.elementwise, estimators.globalaccpool, estimators.requant, estimators.structural; "
             "bad = {'torch', 'finn', 'qonnx', 'onnx', 'optuna'} & set(sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- a residual block as FINN builds it: fork, branch, join, global pool -------------------------
+
+def _residual_block(c: int = 24, h: int = 6) -> Any:
+    """in -> DuplicateStreams -> (Thresholding -> ElementwiseAdd.lhs, ElementwiseAdd.rhs) -> GlobalAccPool,
+    specialized FINN HW nodes at PE 1 (as after step_specialize_layers)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    shape, vecs = [1, h, h, c], [1, h, h]
+    hls = {"domain": "finn.custom_op.fpgadataflow.hls", "backend": "fpgadataflow"}
+    nodes = [
+        helper.make_node("DuplicateStreams_hls", ["x"], ["d0", "d1"], name="DuplicateStreams_hls_0", NumChannels=c,
+                         PE=1, NumOutputStreams=2, inputDataType="UINT4", numInputVectors=vecs, **hls),
+        helper.make_node("Thresholding_hls", ["d0", "thr"], ["t"], name="Thresholding_hls_0", NumChannels=c, PE=1,
+                         numSteps=15, inputDataType="UINT4", weightDataType="INT6", outputDataType="UINT4",
+                         numInputVectors=vecs, ActVal=0, **hls),
+        helper.make_node("ElementwiseAdd_hls", ["t", "d1"], ["s"], name="ElementwiseAdd_hls_0", lhs_dtype="UINT4",
+                         rhs_dtype="UINT4", out_dtype="UINT5", lhs_shape=shape, rhs_shape=shape, out_shape=shape,
+                         PE=1, **hls),
+        helper.make_node("GlobalAccPool_hls", ["s"], ["y"], name="GlobalAccPool_hls_0", NumChannels=c, PE=1,
+                         inputDataType="UINT5", numInputVectors=vecs, **hls),
+    ]
+    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)  # noqa: E731
+    graph = helper.make_graph(nodes, "block", [vi("x", shape)], [vi("y", [1, 1, 1, c])],
+                              value_info=[vi(n, shape) for n in ("d0", "d1", "t", "s")])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="test"))
+    for name, dt in (("x", "UINT4"), ("d0", "UINT4"), ("d1", "UINT4"), ("t", "UINT4"), ("s", "UINT5")):
+        model.set_tensor_datatype(name, DataType[dt])
+    thresholds = np.tile(np.arange(1, 16, dtype=np.float32), (c, 1)) + np.arange(c, dtype=np.float32)[:, None] % 3
+    model.set_initializer("thr", thresholds)
+    model.set_tensor_datatype("thr", DataType["INT6"])
+    return model
+
+
+@pytest.mark.finn
+def test_residual_block_matches_finn_on_random_foldings(conv: Any) -> None:
+    """Graph reader, fork/join critical path and every node against FINN's analyses, 30 foldings;
+    FINN's SetFolding folds the new types too and our reader follows it."""
+    from dse import finn_flow
+    from dse.finn_graph import graph_from_finn
+
+    hw = _residual_block()
+    base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=2_000_000)
+    graph = graph_from_finn(base)
+    assert [type(layer).op_type for layer in graph.layers] == ["DuplicateStreams", "Thresholding",
+                                                               "ElementwiseBinary", "GlobalAccPool"]
+    assert graph.preds == ((), (0,), (1, 0), (2,))
+    assert max(getattr(layer, "pe") for layer in graph.layers) > 1, "SetFolding left every PE at 1"
+    tables = est.option_tables(graph, PARTS[0])
+    rng = np.random.default_rng(21)
+    for _ in range(30):
+        ours = est.folding.apply_choice(graph, tables, [int(rng.integers(len(t))) for t in tables])
+        mine = est.estimate_graph(ours, PARTS[0], clock_ns=5.0)
+        folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+        finn, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+        assert graph_from_finn(folded) == ours
+        for cost, theirs in zip(mine.costs, finn.layers, strict=True):
+            f = cost.finn_figures
+            assert (f.cycles, f.lut, f.bram18, f.uram, f.dsp) == (theirs.cycles, theirs.lut, theirs.bram18,
+                                                                  theirs.uram, theirs.dsp), theirs.name
+        assert (mine.max_cycles, mine.critical_path_cycles, mine.bottleneck) == (
+            finn.max_cycles, finn.critical_path_cycles, finn.bottleneck)
+        assert mine.finn_lut == pytest.approx(finn.lut) and mine.lut > finn.lut
