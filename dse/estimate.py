@@ -20,9 +20,12 @@ import math
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dse.errors import ConfigError, shorten
+
+if TYPE_CHECKING:
+    from estimators.core import NodeCost
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +163,11 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
         if calibration is not None:
             notes.append("resources corrected with the study's calibration (finn-dse calibration); the folding "
                          "was chosen on the uncorrected estimates")
+        structural = sorted({type(layer).op_type for layer, c in zip(graph.layers, net.costs) if c.finn is not None})
+        if structural:
+            notes.append(f"{', '.join(structural)}: FINN's estimate counts no logic for these, so their LUTs (and "
+                         f"Requant's DSPs) come from their structure; the totals and fit use ours (FINN's LUT "
+                         f"total: {net.finn_lut:,.0f})")
         used = est.Resources(lut=net.lut, bram18=net.bram18, uram=net.uram, dsp=net.dsp)
         # One verdict: the whole device and every SLR within budget.
         fit_report = est.check_fit(
@@ -172,8 +180,9 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
             "model": str(model_path), "board": board, "part": dev.part, "clock_ns": clock_ns, "mode": mode,
             "nodes": [{"name": layer.name, "op_type": f"{type(layer).op_type}", "pe": getattr(layer, "pe", None),
                        "simd": getattr(layer, "simd", None), "cycles": c.cycles, "lut": c.lut, "bram18": c.bram18,
-                       "uram": c.uram, "dsp": c.dsp} for layer, c in zip(graph.layers, net.costs)],
-            "totals": {"lut": net.lut, "bram18": net.bram18, "uram": net.uram, "dsp": net.dsp},
+                       "uram": c.uram, "dsp": c.dsp, **_finn_beside(c)} for layer, c in zip(graph.layers, net.costs)],
+            "totals": {"lut": net.lut, "bram18": net.bram18, "uram": net.uram, "dsp": net.dsp,
+                       "finn_lut": net.finn_lut, "finn_dsp": sum(c.finn_figures.dsp for c in net.costs)},
             "max_cycles": net.max_cycles, "bottleneck": net.bottleneck,
             "critical_path_cycles": net.critical_path_cycles, "fps": net.fps, "latency_ns": net.latency_ns,
             "fits": fit_report.fits, "limiting_resource": fit_report.limiting,
@@ -234,6 +243,11 @@ def check_fpgas(fpgas: object) -> None:
         return
     if isinstance(fpgas, bool) or not isinstance(fpgas, int) or fpgas < 1:
         raise ConfigError(f"--fpgas must be a whole number of cards >= 1, got {shorten(fpgas)}")
+
+
+def _finn_beside(cost: NodeCost) -> dict[str, float]:
+    """FINN's own figures of a node whose LUTs/DSPs are counted from its structure (else nothing)."""
+    return {} if cost.finn is None else {"finn_lut": cost.finn.lut, "finn_dsp": cost.finn.dsp}
 
 
 def multi_fpga_record(p: Any, *, fpgas: int, exact: bool) -> dict[str, Any]:

@@ -374,3 +374,13 @@ def test_residual_block_matches_finn_on_random_foldings(conv: Any) -> None:
         assert (mine.max_cycles, mine.critical_path_cycles, mine.bottleneck) == (
             finn.max_cycles, finn.critical_path_cycles, finn.bottleneck)
         assert mine.finn_lut == pytest.approx(finn.lut) and mine.lut > finn.lut
+
+
+def test_estimate_report_puts_finns_figures_beside_structural_ones() -> None:
+    from dse.estimate import _finn_beside
+
+    add, const_add = node_cost(_add(pe=2), PART), node_cost(replace(_add(), rhs_style="const", rhs_shape=(64,),
+                                                                   mem_mode="internal_decoupled"), PART)
+    assert _finn_beside(add) == {"finn_lut": 0.0, "finn_dsp": 0.0}
+    assert _finn_beside(est.NodeCost(cycles=3, lut=7.0)) == {}
+    assert const_add.finn is not None and const_add.finn.bram18 == const_add.bram18 > 0
