@@ -114,19 +114,23 @@ def provenance() -> dict[str, str]:
     return out
 
 
-def _input_shape(model_path: Path) -> str | None:
-    """The exported graph input's shape as "1x784" (None if the file does not say)."""
+def _model_io(model_path: Path) -> tuple[str | None, str]:
+    """The exported graph input's shape as "1x784" (None if the file does not say) and what it outputs."""
     try:
         import onnx
 
-        dims = onnx.load(str(model_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        return "x".join(str(d.dim_value) for d in dims) if dims and all(d.dim_value for d in dims) else None
+        graph = onnx.load(str(model_path), load_external_data=False).graph
+        dims = graph.input[0].type.tensor_type.shape.dim
+        shape = "x".join(str(d.dim_value) for d in dims) if dims and all(d.dim_value for d in dims) else None
+        topk = any(n.op_type == "TopK" for n in graph.node)
+        return shape, "class index" if topk else "BIPOLAR class, +1 for class 1 (a sign on the one logit)"
     except Exception:  # the README's shape is a courtesy; the bundle stands without it
-        return None
+        return None, "class index"
 
 
 def _readme(study: str, trial: int, design: str, dataset: str, input_shape: str, hw: dict[str, Any],
-            acc: dict[str, float], vitis_platform: str | None, input_datatype: str = "UINT8") -> str:
+            acc: dict[str, float], vitis_platform: str | None, input_datatype: str = "UINT8",
+            output: str = "class index") -> str:
     source = "FINN estimate" if hw.get("source", "finn") == "finn" else "FINN-DSE estimators' estimate"
     return f"""# FINN-DSE bundle: study `{study}`, trial {trial}
 
@@ -138,7 +142,7 @@ Accuracy ({dataset}): validation {acc['val_accuracy']:.2%}, test {acc['test_accu
 These are FINN's pre-synthesis estimates, not measurements.
 
 ## Files
-- `model.onnx`: the trained network in QONNX (input: {input_datatype}{' pixels' if input_datatype == 'UINT8' else ''}, shape {input_shape}; output: class index).
+- `model.onnx`: the trained network in QONNX (input: {input_datatype}{' pixels' if input_datatype == 'UINT8' else ''}, shape {input_shape}; output: {output}).
 - `folding_config.json`: PE/SIMD and memory styles per layer (FINN ApplyConfig format).
 - `build.yaml`: finn-plus DataflowBuildConfig (Vitis Alveo shell flow, U280, clock, folding file).
 - `estimates.json`: FINN's per-layer and total estimates, the fit check, the accuracies, and
@@ -272,8 +276,9 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
     from dse.designs import FAMILIES
 
     family = spec.space.family
-    shape = _input_shape(files.model) or ("1x784" if not FAMILIES[family].image else "1x3x32x32")
+    shape, output = _model_io(files.model)
+    shape = shape or ("1x784" if not FAMILIES[family].image else "1x3x32x32")
     design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
                                                 f"{trial.params.get('act_bits')}")
     write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset_label, shape,
-                                                estimate, accuracy, config.get("vitis_platform"), spec.input_datatype))
+                                                estimate, accuracy, config.get("vitis_platform"), spec.input_datatype, output))

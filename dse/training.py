@@ -39,6 +39,19 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
     return list(order.split(batch_size))
 
 
+def predict(logits: torch.Tensor) -> torch.Tensor:
+    """Class indices: the arg-max of the logits, or for one logit (a binary classifier) 1 where it
+    is >= 0, as the sign FINN-DSE puts on it at export decides (+1 from 0 on)."""
+    return (logits[:, 0] >= 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
+
+
+def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the classes; binary cross-entropy for one logit."""
+    if logits.shape[1] == 1:
+        return nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float())
+    return nn.functional.cross_entropy(logits, labels)
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, split: Split, *, batch_size: int = 2000) -> float:
     """Top-1 accuracy (fraction) of ``model`` on ``split``; images go in as raw uint8 values."""
@@ -49,7 +62,7 @@ def accuracy(model: nn.Module, split: Split, *, batch_size: int = 2000) -> float
     correct = 0
     for idx in _batches(len(split), batch_size, None):
         logits = model(images[idx].float())
-        correct += int((logits.argmax(dim=1) == labels[idx]).sum())
+        correct += int((predict(logits) == labels[idx]).sum())
     model.train(was_training)
     return correct / max(len(split), 1)
 
@@ -78,15 +91,14 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
               for k in range(max(1, checks_per_epoch))}
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1), eta_min=0.0)
-    loss_fn = nn.CrossEntropyLoss()
     history: list[float] = []
     done, stopped = 0, False
     model.train()
     for epoch in range(epochs):
         for step, idx in enumerate(_batches(len(train_split), batch_size, generator), start=1):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(images[idx].float()), labels[idx])
-            loss.backward()
+            batch_loss = loss(model(images[idx].float()), labels[idx])
+            batch_loss.backward()
             optimizer.step()
             scheduler.step()
             done += 1

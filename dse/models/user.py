@@ -11,7 +11,8 @@ returns a network that
 * takes raw pixel values 0..255 as float (FINN sees a UINT8 input; scale inside the model, e.g.
   ``x * (1 / 255)``, and put no input quantizer on it), or the values of the datatype the study's
   own dataset declares (e.g. INT4 features, BIPOLAR);
-* returns logits of shape ``(N, num_classes)``;
+* returns logits of shape ``(N, num_classes)``, or ``(N, 1)`` for num_classes 2 (a binary
+  classifier: class 1 where the logit is >= 0; at export a sign goes on it instead of the TopK);
 * has only Brevitas weight layers with quantized weights (QuantLinear/QuantConv2d, no plain
   nn.Linear/nn.Conv2d) and only Brevitas quant activations of at most 8 bits (no float ReLU).
 
@@ -65,7 +66,8 @@ _UNMAPPED_HINTS = {
     "Sigmoid": "a float activation: use a Brevitas quant activation",
     "Tanh": "a float activation: use a Brevitas quant activation",
     "Softmax": "return logits, not probabilities",
-    "Add": "float arithmetic FINN cannot absorb (a residual add, or a bias on the output)",
+    "Add": ("float arithmetic FINN cannot absorb (a residual add, or a bias on the classifier: FINN-DSE maps "
+            "a bias on a single output, num_classes 2 with one logit; with several outputs drop the bias)"),
     "Mul": "float arithmetic FINN cannot absorb (a scale between layers that no threshold follows)",
     "Reshape": "flatten only where the spatial size is 1x1",
     "Transpose": "flatten only where the spatial size is 1x1",
@@ -295,10 +297,22 @@ def check_user_model(model: Any, num_classes: int, *, ref: str = "<model>",
     if not isinstance(out, torch.Tensor):
         raise _fail(ref, f"forward returned a {type(out).__name__}, expected a tensor of logits "
                          "(set return_quant_tensor=False on the last layer)")
-    if tuple(out.shape) != (2, num_classes):
+    binary = num_classes == 2 and tuple(out.shape) == (2, 1)  # one logit: class 1 where it is >= 0
+    if tuple(out.shape) != (2, num_classes) and not binary:
+        one = " or (2, 1) (one logit)" if num_classes == 2 else ""
         raise _fail(ref, f"forward on a {tuple(x.shape)} batch returned shape {tuple(out.shape)}, "
-                         f"expected (2, {num_classes}) logits")
+                         f"expected (2, {num_classes}) logits{one}")
     return shape
+
+
+def _biased_classifier(model: Any) -> str | None:
+    """The name of the last Brevitas weight layer if it has a bias, else None."""
+    from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer
+
+    layers = [(name, m) for name, m in _walk(model) if isinstance(m, QuantWeightBiasInputOutputLayer)]
+    if layers and getattr(layers[-1][1], "bias", None) is not None:
+        return layers[-1][0]
+    return None
 
 
 def _dummy_batch(shape: tuple[int, ...], datatype: str) -> Any:
@@ -363,6 +377,7 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
             first = hw.graph.node[0].op_type if hw.graph.node else "nothing"
             last = hw.graph.node[-1].op_type if hw.graph.node else "nothing"
             in_type = hw.get_tensor_datatype(hw.graph.input[0].name).name
+            binary = finn_flow.output_width(model, (1, *shape)) == 1
             folded, folding = finn_flow.fold(hw, clock_ns=clock_ns, target_fps=target_fps)
             estimate, reports = finn_flow.analyse(folded, board_name=board, clock_ns=clock_ns)
     except (BackendError, ConfigError) as err:
@@ -373,10 +388,21 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
     if first.startswith("Thresholding") and input_datatype != "FLOAT32":
         raise _fail(ref, "the first hardware layer is a Thresholding on the raw input: remove the input "
                          "quantizer and scale the UINT8 pixels inside the model (x * (1 / 255))")
-    if not last.startswith("LabelSelect"):
+    out_type = hw.get_tensor_datatype(hw.graph.output[0].name) if hw.graph.output else None
+    if binary:
+        if out_type is None or out_type.bitwidth() != 1:
+            what = _hints(f"FINN's dataflow graph ends at a {last} with a {out_type} output, not the 1-bit class "
+                          "of the sign FINN-DSE puts on the single logit: the layers after it were not mapped to "
+                          "hardware", path)
+            raise _fail(ref, f"{what} (log: {log})")
+    elif not last.startswith("LabelSelect"):
         # FINN left the tail of the network (and the appended TopK) outside the partition.
         what = _hints(f"FINN's dataflow graph ends at a {last}, not at the LabelSelect of the appended TopK: "
                       "the layers after it were not mapped to hardware", path)
+        biased = _biased_classifier(model)
+        if biased is not None:
+            what += (f"; the classifier {biased} has a bias, a per-class Add FINN cannot absorb into the TopK: "
+                     "drop it (bias=False), or for num_classes 2 return one logit (a bias is fine there)")
         raise _fail(ref, f"{what} (log: {log})")
     # Bipolar inputs into 1-bit weights become XNOR-popcount: FINN then streams them as BINARY bits (1 = +1).
     if in_type != input_datatype and not (input_datatype == "BIPOLAR" and in_type == "BINARY"):

@@ -29,12 +29,13 @@ FEATURE_MLP = textwrap.dedent(f'''
     from torch import nn
 
     SCALE = 1.0  # set per dataset: 1 / 8 for INT4
+    BIAS, ONE_LOGIT = False, False  # True, True: a binary classifier with biases and one output
 
 
     def linear(i, o, bits):
         if bits == 1:
-            return QuantLinear(i, o, bias=False, weight_quant=SignedBinaryWeightPerTensorConst)
-        return QuantLinear(i, o, bias=False, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=bits)
+            return QuantLinear(i, o, bias=BIAS, weight_quant=SignedBinaryWeightPerTensorConst)
+        return QuantLinear(i, o, bias=BIAS, weight_quant=Int8WeightPerTensorFloat, weight_bit_width=bits)
 
 
     class FeatureMLP(nn.Module):
@@ -47,7 +48,7 @@ FEATURE_MLP = textwrap.dedent(f'''
             self.act = (QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False)
                         if act_bits == 1 else
                         QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits, return_quant_tensor=False))
-            self.out = linear(32, num_classes, weight_bits)
+            self.out = linear(32, 1 if ONE_LOGIT else num_classes, weight_bits)
 
         def forward(self, x):
             return self.out(self.act(self.bn(self.fc(x * SCALE))))
@@ -58,13 +59,13 @@ FEATURE_MLP = textwrap.dedent(f'''
 ''')
 
 
-def _features(n: int, seed: int, datatype: str = "INT4") -> tuple[np.ndarray, np.ndarray]:
+def _features(n: int, seed: int, datatype: str = "INT4", classes: int = CLASSES) -> tuple[np.ndarray, np.ndarray]:
     """``n`` feature vectors around one fixed centroid per class (separable, but noisy): INT4
     values, or BIPOLAR ones with a quarter of the signs flipped."""
     rng = np.random.default_rng(seed)
-    y = rng.integers(0, CLASSES, size=n)
+    y = rng.integers(0, classes, size=n)
     if datatype == "BIPOLAR":
-        centroids = np.random.default_rng(0).choice([-1, 1], size=(CLASSES, FEATURES))
+        centroids = np.random.default_rng(0).choice([-1, 1], size=(classes, FEATURES))
         flip = np.where(rng.random((n, FEATURES)) < 0.25, -1, 1)
         return (centroids[y] * flip).astype(np.int8), y.astype(np.int64)
     centroids = np.random.default_rng(0).integers(-6, 7, size=(CLASSES, FEATURES))
@@ -77,8 +78,8 @@ def _npz(path: Path, **arrays: Any) -> Path:
     return path
 
 
-def _good_arrays(datatype: str = "INT4") -> dict[str, np.ndarray]:
-    (x_train, y_train), (x_test, y_test) = _features(500, 1, datatype), _features(200, 2, datatype)
+def _good_arrays(datatype: str = "INT4", classes: int = CLASSES) -> dict[str, np.ndarray]:
+    (x_train, y_train), (x_test, y_test) = _features(500, 1, datatype, classes), _features(200, 2, datatype, classes)
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
@@ -91,8 +92,13 @@ def _study(path: Path, dataset: dict[str, Any], space: dict[str, Any], **over: A
 
 @pytest.mark.slow
 @pytest.mark.finn
-@pytest.mark.parametrize(("datatype", "bits", "scale"), [("INT4", 4, "1 / 8"), ("BIPOLAR", 1, "1.0")])
-def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, scale: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("datatype", "bits", "scale", "classes", "binary"), [
+    ("INT4", 4, "1 / 8", CLASSES, False),
+    ("BIPOLAR", 1, "1.0", CLASSES, False),  # FINN's XNOR-popcount path
+    ("BIPOLAR", 2, "1.0", 2, True),  # biases everywhere and one output: a binary classifier
+], ids=["int4-4-classes", "bipolar-w1a1-4-classes", "bipolar-biased-binary-output"])
+def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, scale: str, classes: int,
+                                                    binary: bool, tmp_path: Path) -> None:
     import torch
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
@@ -101,10 +107,11 @@ def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, sc
     import dse
 
     model_file = tmp_path / "feature_mlp.py"
-    model_file.write_text(FEATURE_MLP.replace("SCALE = 1.0", f"SCALE = {scale}"))
-    arrays = _good_arrays(datatype)
+    source = FEATURE_MLP.replace("SCALE = 1.0", f"SCALE = {scale}")
+    model_file.write_text(source.replace("BIAS, ONE_LOGIT = False, False", f"BIAS, ONE_LOGIT = {binary}, {binary}"))
+    arrays = _good_arrays(datatype, classes)
     npz = _npz(tmp_path / "features.npz", **arrays)
-    study = _study(tmp_path / "study.yaml", {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
+    study = _study(tmp_path / "study.yaml", {"kind": "npz", "path": str(npz), "num_classes": classes,
                                              "input_datatype": datatype},
                    {"family": "user", "model": f"{model_file}:feature_mlp", "weight_bits": [bits], "act_bits": [bits],
                     "folding": {"target_fps": {"low": 1e5, "high": 1e6, "log": True}}})
@@ -117,7 +124,7 @@ def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, sc
     row = done.iloc[0]
     # screened by the estimators on FINN's graph of the INT4-input model, trained, confirmed by FINN
     assert row["estimate_source"] == "finn" and row["est_lut"] > 0 and row["lut"] > 0
-    assert row["val_accuracy"] > 0.6 and row["test_accuracy"] > 0.6  # 4 classes: chance is 0.25
+    assert row["val_accuracy"] > 0.75 and row["test_accuracy"] > 0.75  # chance: 0.25 (4 classes), 0.5 (binary)
     number = int(row["number"])
 
     out = tmp_path / "bundle"
@@ -125,15 +132,18 @@ def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, sc
     estimates = json.loads((out / "estimates.json").read_text())
     assert estimates["provenance"]["dataset"] == f"npz {npz}"
     assert estimates["provenance"]["input_datatype"] == datatype
-    assert f"input: {datatype}, shape 1x32" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert f"input: {datatype}, shape 1x32; output: {'BIPOLAR class' if binary else 'class index'}" in readme
     onnx_model = ModelWrapper(str(out / "model.onnx"))
     iname, oname = onnx_model.graph.input[0].name, onnx_model.graph.output[0].name
     assert onnx_model.get_tensor_datatype(iname) == DataType[datatype]
+    ops = [n.op_type for n in onnx_model.graph.node]
+    assert ("TopK" in ops) != binary  # a binary classifier's one logit gets a sign instead
 
     # The exported QONNX, run by qonnx's executor, predicts what the trained PyTorch network does.
     from dse.models.user import load_user_model
 
-    net = load_user_model(f"{model_file}:feature_mlp", weight_bits=bits, act_bits=bits, num_classes=CLASSES,
+    net = load_user_model(f"{model_file}:feature_mlp", weight_bits=bits, act_bits=bits, num_classes=classes,
                           input_datatype=datatype)
     net.load_state_dict(torch.load(work / "networks" / estimates["network_id"] / "weights.pt"))
     net.eval()
@@ -142,9 +152,12 @@ def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, sc
     noise = rng.choice([-1, 1], (100, FEATURES)) if datatype == "BIPOLAR" else rng.integers(-8, 8, (100, FEATURES))
     x = np.concatenate([arrays["x_test"][:100], noise])
     x = x.astype(np.float32)
+    from dse.training import predict
+
     with torch.no_grad():
-        expected = net(torch.from_numpy(x)).argmax(dim=1).numpy()
-    got = np.array([int(execute_onnx(onnx_model, {iname: x[i:i + 1]})[oname].flatten()[0]) for i in range(len(x))])
+        expected = predict(net(torch.from_numpy(x))).numpy()
+    got = np.array([execute_onnx(onnx_model, {iname: x[i:i + 1]})[oname].flatten()[0] for i in range(len(x))])
+    got = (got > 0).astype(int) if binary else got.astype(int)  # the sign's +1 is class 1
     assert (got == expected).mean() >= 0.98, (got, expected)
     assert (got[:100] == arrays["y_test"][:100]).mean() > 0.6
 

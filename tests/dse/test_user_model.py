@@ -71,6 +71,9 @@ BROKEN = textwrap.dedent('''
     def wrong_output(*, weight_bits, act_bits, num_classes):
         return Net(num_classes, out=num_classes + 1)
 
+    def one_logit(*, weight_bits, act_bits, num_classes):
+        return Net(num_classes, out=1)
+
     def forward_fails(*, weight_bits, act_bits, num_classes):
         model = Net(num_classes)
         model.input_shape = (17,)
@@ -98,6 +101,11 @@ BROKEN = textwrap.dedent('''
 
     def mean_pool(*, weight_bits, act_bits, num_classes):
         return MeanPool(num_classes)
+
+    def biased_classifier(*, weight_bits, act_bits, num_classes):
+        model = Net(num_classes)
+        model.fc = QuantLinear(8, num_classes, bias=True, weight_bit_width=2)
+        return model
 
     def input_quantizer(*, weight_bits, act_bits, num_classes):
         quant = QuantIdentity(act_quant=Uint8ActPerTensorFloat, bit_width=8, return_quant_tensor=False)
@@ -167,11 +175,21 @@ def test_bad_refs(ref: str, expected: str) -> None:
     ("float_relu", "float activations FINN cannot map: act (nn.ReLU)"),
     ("wide_act", "activations above 8 bits FINN cannot map: act (QuantReLU, 16 bits)"),
     ("wrong_output", "returned shape (2, 11), expected (2, 10) logits"),
+    ("one_logit", "returned shape (2, 1), expected (2, 10) logits"),  # one logit: binary only
     ("forward_fails", "forward on a (2, 17) batch of pixel values raised RuntimeError"),
     ("global_pool", "global pools FINN's estimate flow cannot map: 1 (nn.AdaptiveAvgPool2d)"),
 ], ids=lambda v: v if " " not in v else "")
 def test_contract_breaches(broken: Path, name: str, expected: str) -> None:
     assert expected in _error(f"{broken}:{name}")
+
+
+def test_one_logit_is_a_binary_classifier(broken: Path) -> None:
+    model = load_user_model(f"{broken}:one_logit", weight_bits=2, act_bits=2, num_classes=2)
+    assert model.fc.out_features == 1
+    with pytest.raises(ConfigError, match=r"returned shape \(2, 1\), expected \(2, 3\) logits$"):
+        load_user_model(f"{broken}:one_logit", weight_bits=2, act_bits=2, num_classes=3)
+    with pytest.raises(ConfigError, match=r"returned shape \(2, 3\), expected \(2, 2\) logits or \(2, 1\) \(one logit\)"):
+        load_user_model(f"{broken}:wrong_output", weight_bits=2, act_bits=2, num_classes=2)
 
 
 def test_import_error_in_user_file(tmp_path: Path) -> None:
@@ -214,6 +232,7 @@ def test_small_cnn_through_finn(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "expected"), [
     ("mean_pool", "ReduceMean: no global average pool"),
     ("input_quantizer", "the first hardware layer is a Thresholding on the raw input"),
+    ("biased_classifier", "the classifier fc has a bias, a per-class Add FINN cannot absorb into the TopK: drop it"),
 ])
 def test_finn_rejections(broken: Path, name: str, expected: str, tmp_path: Path) -> None:
     from dse.models.user import estimate_user_model
