@@ -11,8 +11,9 @@ The coefficients are first-order counts from the hardware's structure, not fitte
 * An n-bit add or subtract is one LUT per result bit (the carry chain is in CARRY8 cells).
 * A loop counter over N iterations is a clog2(N)-bit incrementer plus its end-of-loop compare,
   about two LUTs per bit; the ap_ctrl_none pipeline's handshake and stall logic is a constant.
-Once nodes of these types have been synthesized, ``estimators.calibration`` corrects the figures
-per op type.
+No synthesized design of these node types was available to check them against. Note that
+``estimators.calibration`` learns from FINN's own per-node estimates (0 for these types), so its
+corrections are not a calibration of these structural figures.
 """
 from __future__ import annotations
 
