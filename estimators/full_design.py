@@ -16,6 +16,8 @@ the records, in FINN's node order, so the result is the graph FINN would estimat
 * InsertFIFO: a StreamingFIFO (ram_style "auto", RTL variant) on every edge, also either side of a
   DWC, plus one before each graph input and after each graph output. Depths are not predicted:
   FINN sizes FIFOs by simulation, so they are given (``fifo_depths``) or no FIFOs are inserted.
+* Every FINN transformation ends by sorting the graph (qonnx SortGraph, level by level); the
+  replay sorts after each pass in the same way, which only matters around forks and joins.
 * GiveUniqueNodeNamesRecursive: inserted nodes are named ``{op_type}_{k}`` with k counting that
   op type in graph order (e.g. "StreamingDataWidthConverter_rtl_0", "StreamingFIFO_rtl_3"), as
   FINN names them; the original layers keep their names.
@@ -192,6 +194,23 @@ def _insert_fifos(design: _Design) -> None:
             design.nodes.append(_Node(None, [new], [tensor], pending))
 
 
+def _sort_like_finn(design: _Design) -> None:
+    """qonnx's SortGraph, which every FINN transformation runs when it ends: level by level
+    (toposort_flatten), a level being the nodes whose producers are all in earlier levels, in
+    list order within a level. A chain keeps its order; around a fork and join the nodes of
+    both branches interleave by depth."""
+    producer = {t: i for i, node in enumerate(design.nodes) for t in node.outputs}
+    pending = {i: {producer[t] for t in node.inputs if t in producer} for i, node in enumerate(design.nodes)}
+    order: list[int] = []
+    while pending:
+        level = sorted(i for i, deps in pending.items() if not deps)
+        if not level:
+            raise ValueError("the design has a cycle")
+        order.extend(level)
+        pending = {i: deps.difference(level) for i, deps in pending.items() if i not in level}
+    design.nodes[:] = [design.nodes[i] for i in order]
+
+
 def _unique_names(design: _Design) -> list[str]:
     """GiveUniqueNodeNamesRecursive for the inserted nodes: {op_type}_{count of that op type}."""
     counts: dict[str, int] = {}
@@ -246,8 +265,10 @@ def full_design_graph(graph: DataflowGraph, *, fifo_depths: FifoDepths | None = 
         raise ValueError("part must name an FPGA part")
     design = _from_graph(graph)
     _insert_dwcs(design)
+    _sort_like_finn(design)
     if fifo_depths is not None:
         _insert_fifos(design)
+        _sort_like_finn(design)
     names = _unique_names(design)
     if fifo_depths is not None:
         _check_depth_names([n for n, node in zip(names, design.nodes) if node.fifo], fifo_depths)

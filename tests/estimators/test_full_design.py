@@ -162,11 +162,13 @@ def test_duplicate_streams_fan_out() -> None:
     tops = [LabelSelect(f"top{k}", labels=10, pe=pe, k=1, input_bits=8, output_bits=4) for k, pe in ((0, 10), (1, 2))]
     graph = DataflowGraph((fc, dup, *tops), ((), (0,), (1,), (1,)))
     full = full_design_graph(graph, fifo_depths=8, part=PART)
-    # FINN inserts each output's node right after the producer, so the last output's comes first
+    # FINN inserts each output's node right after the producer, so the last output's comes first;
+    # then qonnx's SortGraph orders by depth, so top0 (one node after its FIFO) precedes the FIFO
+    # after the DWC on the other branch, and top0's output FIFO precedes top1
     assert [layer.name for layer in full.layers] == [
         "StreamingFIFO_rtl_0", "fc", "StreamingFIFO_rtl_1", "StreamingDataWidthConverter_rtl_0", "StreamingFIFO_rtl_2",
         "dup", "StreamingFIFO_rtl_3", "StreamingFIFO_rtl_4", "StreamingDataWidthConverter_rtl_1",
-        "StreamingFIFO_rtl_5", "top0", "top1", "StreamingFIFO_rtl_6", "StreamingFIFO_rtl_7"]
+        "top0", "StreamingFIFO_rtl_5", "StreamingFIFO_rtl_6", "top1", "StreamingFIFO_rtl_7"]
     index = {layer.name: i for i, layer in enumerate(full.layers)}
     assert full.preds[index["top0"]] == (index["StreamingFIFO_rtl_4"],)
     assert full.preds[index["StreamingDataWidthConverter_rtl_1"]] == (index["StreamingFIFO_rtl_3"],)

@@ -384,3 +384,50 @@ def test_estimate_report_puts_finns_figures_beside_structural_ones() -> None:
     assert _finn_beside(add) == {"finn_lut": 0.0, "finn_dsp": 0.0}
     assert _finn_beside(est.NodeCost(cycles=3, lut=7.0)) == {}
     assert const_add.finn is not None and const_add.finn.bram18 == const_add.bram18 > 0
+
+
+@pytest.mark.finn
+def test_residual_block_full_design_matches_finn(conv: Any) -> None:
+    """DWCs and FIFOs around the fork and the join as FINN's InsertDWC -> InsertFIFO ->
+    SpecializeLayers -> GiveUniqueNodeNamesRecursive put them, names, order, edges and costs."""
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
+    from qonnx.custom_op.registry import getCustomOp
+
+    from dse import finn_flow
+    from dse.finn_graph import graph_from_finn
+    from estimators.dwc import StreamingDataWidthConverter
+    from estimators.full_design import estimate_full_design, full_design_graph
+    from tests.estimators.test_full_design import _comparable
+
+    hw = _residual_block()
+    graph = graph_from_finn(finn_flow.fold(hw, clock_ns=5.0, target_fps=2_000_000)[0])
+    tables = est.option_tables(graph, PARTS[0])
+    rng = np.random.default_rng(22)
+    dwcs = 0
+    for depth in (None, 2, 40, 600, None, 3000):
+        ours = est.folding.apply_choice(graph, tables, [int(rng.integers(len(t))) for t in tables])
+        folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+        if depth is not None:
+            for node in folded.graph.node:
+                streamed = [t for t in node.input if folded.get_initializer(t) is None]
+                getCustomOp(node).set_nodeattr("inFIFODepths", [depth] * len(streamed))
+                getCustomOp(node).set_nodeattr("outFIFODepths", [depth] * len(node.output))
+        model = folded.transform(InsertDWC())
+        if depth is not None:
+            model = model.transform(InsertFIFO(create_shallow_fifos=True))
+        model = model.transform(SpecializeLayers(PARTS[0])).transform(GiveUniqueNodeNamesRecursive())
+        theirs, mine = graph_from_finn(model), full_design_graph(ours, fifo_depths=depth, part=PARTS[0])
+        assert [_comparable(layer) for layer in mine.layers] == [_comparable(layer) for layer in theirs.layers], depth
+        assert mine.preds == theirs.preds, depth
+        finn_res = model.analysis(lambda m: res_estimation(m, fpgapart=PARTS[0]))
+        estimate = estimate_full_design(ours, PARTS[0], clock_ns=5.0, fifo_depths=depth)
+        for name, cost in zip(estimate.names, estimate.costs, strict=True):
+            f = cost.finn_figures
+            assert (f.lut, f.bram18, f.uram, f.dsp) == tuple(
+                float(finn_res[name].get(k, 0)) for k in ("LUT", "BRAM_18K", "URAM", "DSP")), (depth, name)
+        dwcs += sum(isinstance(layer, StreamingDataWidthConverter) for layer in mine.layers)
+    assert dwcs > 0
