@@ -346,11 +346,13 @@ class Study:
 
     # -- outputs -------------------------------------------------------------------------------
     def export(self, trial: int, out: str | Path, *,
-               build_options: Mapping[str, Any] | Sequence[str] | None = None, force: bool = False) -> Bundle:
+               build_options: Mapping[str, Any] | Sequence[str] | None = None, force: bool = False,
+               fpgas: int | None = None) -> Bundle:
         """Write the deployment bundle of ``trial`` (model.onnx, folding_config.json, build.yaml,
         estimates.json, README.md) to ``out``. ``build_options`` adds finn-plus
         DataflowBuildConfig fields, as a dict or ``"KEY=VALUE"`` strings. A non-empty ``out`` is
-        refused unless ``force`` (then replaced whole). CLI: ``finn-dse export``.
+        refused unless ``force`` (then replaced whole). ``fpgas`` K >= 2 splits the design over a
+        chain of K cards (finn-plus's partitioning_configuration). CLI: ``finn-dse export``.
 
         >>> bundle = study.export(3, "bundle/")          # doctest: +SKIP
         >>> # then, where Vivado/Vitis/XRT are set up: bundle/build.sh (runs finn build --batch)
@@ -359,7 +361,8 @@ class Study:
 
         options = (parse_build_options(list(build_options))
                    if build_options is not None and not isinstance(build_options, Mapping) else build_options)
-        return export_bundle(self.optuna, self.workdir, trial, Path(out), build_options=options, force=force)
+        return export_bundle(self.optuna, self.workdir, trial, Path(out), build_options=options, force=force,
+                             fpgas=fpgas)
 
     def report(self, out: str | Path | None = None) -> Path:
         """Write the offline HTML report (default ``<workdir>/report.html``); returns its path.

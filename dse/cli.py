@@ -301,11 +301,19 @@ def trials(workdir: Path, storage: str | None, csv_path: Path | None, parquet_pa
                    "(repeatable).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out directory (an edited build.yaml there is kept "
               "as build.yaml.previous).")
+@click.option("--fpgas", "fpgas_text", metavar="K",
+              help="Split the design over a chain of K cards (Aurora links): build.yaml gets finn-plus's "
+                   "partitioning_configuration with our partition, estimates.json the per-card figures.")
 def export(workdir: Path, trial: int, out_dir: Path, storage: str | None, build_options: tuple[str, ...],
-           force: bool) -> None:
+           force: bool, fpgas_text: str | None) -> None:
     """Write a deployment bundle (QONNX model, folding config, FINN build config) for one trial."""
-    bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options, force=force)
-    out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}")
+    from dse.estimate import parse_fpgas
+
+    fpgas = parse_fpgas(fpgas_text)  # before the study is opened: a bad K is one line, exit 2
+    bundle = api.load_study(workdir, storage=storage).export(trial, out_dir, build_options=build_options, force=force,
+                                                             fpgas=fpgas)
+    out.print(f"Wrote bundle for trial {bundle.trial} to {bundle.path}"
+              + (f", split over {fpgas} cards (see its README.md)" if fpgas and fpgas > 1 else ""))
     if bundle.edited_now:
         out.print(f"The replaced bundle's build.yaml differed from the new one: kept as {bundle.kept_build_yaml}")
     elif bundle.kept_build_yaml is not None:

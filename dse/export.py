@@ -4,6 +4,11 @@ A bundle is read from what the study recorded (never retrained): the trained QON
 FINN folding config its estimate used, a DataflowBuildConfig (build.yaml) for the U280 Vitis
 flow at the study's clock, the estimates, and a README with the build command. Files carry no
 timestamps, so exporting the same trial twice gives the same bundle.
+
+``fpgas=K`` (``finn-dse export --fpgas K``) exports the design split over a chain of K cards:
+our exact partition (``estimators.partition``, exactly K cards as finn-plus's ``num_fpgas``) goes
+into build.yaml as finn-plus's ``partitioning_configuration`` (see ``partitioning_configuration``
+for the form and why), estimates.json gains the per-card figures, the README the multi-card steps.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from dse.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
+
+    from estimators.partition import Partition
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +54,13 @@ PROVENANCE_PACKAGES = ("finn-dse", "finn-plus", "qonnx", "brevitas", "torch", "o
 
 
 def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_platform: str | None,
-                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 options: Mapping[str, Any] | None = None,
+                 partitioning: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A finn-plus DataflowBuildConfig (as YAML data) that builds exactly the estimated design.
 
     ``options`` adds or overrides other DataflowBuildConfig fields (FIFO sizing, outputs, ...);
-    they are checked against finn-plus's own DataflowBuildConfig.
+    ``partitioning`` is a multi-card ``partitioning_configuration`` (``partitioning_configuration``).
+    Everything is checked against finn-plus's own DataflowBuildConfig.
     """
     config: dict[str, Any] = {
         "output_dir": "build",
@@ -69,7 +78,12 @@ def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_pla
     for key, value in (options or {}).items():
         if key in FIXED_KEYS:
             raise ConfigError(f"build option {key!r} is fixed by the study (it changes the estimated design)")
+        if key == "partitioning_configuration" and partitioning is not None:
+            raise ConfigError("build option 'partitioning_configuration' is set by --fpgas (our partition); "
+                              "give one or the other")
         config[key] = value
+    if partitioning is not None:
+        config["partitioning_configuration"] = dict(partitioning)
     _check_with_finn(config)
     return config
 
@@ -83,6 +97,33 @@ def _check_with_finn(config: dict[str, Any]) -> None:
         DataflowBuildConfig.from_yaml(yaml.safe_dump(config))
     except Exception as err:  # mashumaro raises several types; the message names the field
         raise ConfigError(f"build options rejected by finn-plus's DataflowBuildConfig: {err}") from None
+
+
+def partitioning_configuration(p: Partition) -> dict[str, Any]:
+    """finn-plus 1.6.1's ``partitioning_configuration`` that builds the partition ``p``.
+
+    Our cut points are given as ``custom_partitioning_constraints`` (node -> card for every node of
+    the folded dataflow graph), not as a full ``partitioning`` mapping. A full mapping goes to
+    ApplyPartitioning, which requires a card for every node of the graph at step_prepare_synthesis:
+    FIFOs, width converters and IODMAs included, which FIFO sizing and IODMA insertion create and
+    number during the build (StreamingFIFO_rtl_N, ...), so a mapping written now would name nodes
+    we can only guess. The constraints name only the compute nodes, by the names FINN gives them and
+    folding_config.json already relies on (GiveUniqueNodeNames numbers per op type in graph order;
+    inserting FIFOs and DWCs does not renumber them), and finn-plus's partitioner adds them as
+    equalities. Its chain topology keeps every successor on the same or a later card, so a node
+    between two pinned nodes of card c is on card c: only the FIFOs/DWCs at a cut are left to its
+    solver (either side of the link). ``single_stream_network`` as our cuts (one stream crosses).
+    """
+    if not p.feasible or p.n_cards < 2:
+        raise ValueError("a multi-card partitioning configuration needs a feasible partition over 2+ cards")
+    return {
+        "num_fpgas": p.n_cards,
+        "topology": "chain",
+        "communication_kernel": "aurora",
+        "single_stream_network": True,
+        "partition_strategy": "resource_utilization",
+        "custom_partitioning_constraints": {name: c.index for c in p.cards for name in c.layers},
+    }
 
 
 def parse_build_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -157,6 +198,56 @@ the clock, board, shell flow and folding file are fixed because the estimates de
 """
 
 
+def _multi_card_readme(p: Partition) -> str:
+    """The README section of a bundle split over several cards (Markdown)."""
+    rows = "\n".join(
+        f"| {c.index} | {c.layers[0]} .. {c.layers[-1]} ({len(c.layers)}) | {c.used.lut:,.0f} | {c.used.bram18:,.0f} "
+        f"| {c.used.uram:,.0f} | {c.used.dsp:,.0f} | {c.utilization:.0%} | {c.power_w:.1f} |" for c in p.cards)
+    links = "\n".join(f"- card {i} -> card {i + 1}: `{c.producer}` -> `{c.consumer}`, {c.gbit_per_s:.3g} Gbit/s "
+                       f"({c.link_share:.1%} of one {p.link.name} link's {p.link.gbit_per_s:g} Gbit/s)"
+                       for i, c in enumerate(p.cuts))
+    last = p.n_cards - 1
+    return f"""
+## Several cards: this design over {p.n_cards} {p.board} cards in a chain
+FINN-DSE's exact partition (contiguous layers per card, cut where one stream crosses; pre-synthesis
+estimates of FINN-DSE's estimators, not measurements; `estimates.json` key `multi_fpga`):
+
+| Card | Layers | LUT | BRAM18 | URAM | DSP | Fullest resource (of its budget) | Power W |
+|---|---|---|---|---|---|---|---|
+{rows}
+
+{links}
+
+All cards: {p.fps:,.0f} fps, {p.latency_ns / 1000:.1f} us latency (one {p.link.latency_ns / 1000:.2f} us link hop per
+cut), {p.power_w or 0:.1f} W, {p.energy_uj or 0:.1f} uJ per inference.
+
+`build.yaml` asks finn-plus for it with `partitioning_configuration` (finn-plus's multi-FPGA flow):
+`num_fpgas: {p.n_cards}`, `topology: chain`, `communication_kernel: aurora`, and
+`custom_partitioning_constraints` pinning every compute layer to its card. Pins, not a full
+`partitioning` mapping: a full mapping must name every node finn-plus has when it partitions, FIFOs,
+width converters and IODMAs included, and those are created and numbered during the build (FIFO
+sizing, IODMA insertion); the layers keep the names `folding_config.json` uses. With the chain
+topology a node between two layers of one card stays on that card, so finn-plus's partitioner
+only places the FIFOs and width converters at each cut (either side of the link).
+
+Build as above (`./build.sh`, i.e. `finn build --batch build.yaml model.onnx`, with the same
+Vivado/Vitis/XRT set-up); finn-plus switches to its multi-FPGA flow by itself:
+- AuroraFlow, the link kernel, is one of finn-plus's own dependencies (`finn deps update`; offline:
+  fetch it elsewhere with the others and pass `--skip-dep-update`); finn-plus packages it with Vivado.
+- One synthesis per card: `partitioning_configuration.parallel_synthesis_workers` in `build.yaml`
+  (default 1) runs several at once; finn-plus notes one synthesis can take ~100 GB of memory.
+- Outputs: `build/bitfile/finn-accel-<card>.xclbin` for cards 0..{last}; finn-plus's partition report in
+  `build/report/partitioning_report.txt` and `partitioning.yaml` (every node's card), the links
+  (Aurora kernels, TX/RX, partner card) in the network `metadata.yaml` it writes.
+
+Run: {p.n_cards} {p.board}s whose QSFP ports are cabled as a chain (card c to card c + 1), card c
+programmed with `finn-accel-<c>.xclbin`; input goes into card 0, the result comes out of card {last}.
+finn-plus's C++ driver knows every card's xclbin (`driver/cpp/acceleratorconfig.json`); ask for it
+at export with `--build-option 'generate_outputs=[estimate_reports, bitfile, cpp_driver, deployment_package]'`
+(the PYNQ driver drives one card).
+"""
+
+
 def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} is a file; give a directory for the bundle")
@@ -176,17 +267,49 @@ def _publish(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _partition_design(model: Path, folding: dict[str, Any], *, board: str, clock_ns: float, fpgas: int,
+                      trial: int) -> Partition:
+    """The trial's design (its model and folding, as FINN converts it) over exactly ``fpgas`` cards."""
+    import tempfile
+
+    import estimators as est
+    from dse import finn_flow
+    from dse.errors import BackendError
+    from dse.finn_graph import graph_from_finn
+
+    dev = est.get_board(board)
+    with tempfile.TemporaryDirectory(prefix="finn-dse-export-") as tmp:
+        log = Path(tmp) / "finn.log"
+        try:
+            with finn_flow._captured(log):
+                hw = finn_flow.to_hw_graph(model, part=dev.part, work_dir=Path(tmp))
+        except Exception as err:  # FINN raises plain exceptions; the bundle is not written
+            raise BackendError(f"FINN could not convert trial {trial}'s model for partitioning: {err}") from None
+        graph = est.apply_folding_config(graph_from_finn(hw), folding)
+    # Exactly K cards, as finn-plus's num_fpgas. Each card within the same usable budget a one-card
+    # design is judged against (finn-plus's usable fractions and shell, per SLR); that budget is
+    # below finn-plus's partitioner cap (max_utilization 0.8 of the raw card) for every resource.
+    p = est.partition(graph, dev, cards=fpgas, clock_ns=clock_ns, exact=True)
+    if not p.feasible:
+        raise ConfigError(f"trial {trial}'s design does not split over {fpgas} {board} cards: {p.reason}")
+    return p
+
+
 def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir: Path, *,
-                  build_options: Mapping[str, Any] | None = None, force: bool = False) -> Bundle:
+                  build_options: Mapping[str, Any] | None = None, force: bool = False,
+                  fpgas: int | None = None) -> Bundle:
     """Write the bundle of ``trial_number`` to ``out_dir``: built in a temporary directory beside it
     and renamed into place, so a failure leaves no partial bundle. A non-empty ``out_dir`` is
     refused unless ``force`` (then it is replaced; its build.yaml, where it differs from the new
-    one, e.g. edited by hand, is kept in the new bundle as build.yaml.previous)."""
+    one, e.g. edited by hand, is kept in the new bundle as build.yaml.previous). ``fpgas`` K >= 2:
+    the design split over a chain of K cards (module docstring); 1 is the one-card bundle."""
     import tempfile
 
+    from dse.estimate import check_fpgas
     from dse.spec import parse_spec
     from estimators.devices import get_board
 
+    check_fpgas(fpgas)
     _check_out_dir(out_dir, force)
 
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -214,8 +337,16 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
     estimate = json.loads(files.estimate.read_text())
     accuracy = {k: float(trial.user_attrs[k]) for k in ("val_accuracy", "test_accuracy")}
     clock_ns = float(estimate.get("clock_ns", hw.clock_ns))  # the design's own clock (the space may vary it)
+    placed = None
+    if fpgas is not None and fpgas > 1:
+        if build_options and "partitioning_configuration" in build_options:
+            raise ConfigError("build option 'partitioning_configuration' is set by --fpgas (our partition); "
+                              "give one or the other")
+        placed = _partition_design(files.model, json.loads(files.folding.read_text()), board=hw.board,
+                                   clock_ns=clock_ns, fpgas=fpgas, trial=trial_number)
     config = build_config(board=hw.board, clock_ns=clock_ns, mvau_wwidth_max=hw.mvau_wwidth_max,
-                          vitis_platform=get_board(hw.board).vitis_platform, options=build_options)
+                          vitis_platform=get_board(hw.board).vitis_platform, options=build_options,
+                          partitioning=partitioning_configuration(placed) if placed is not None else None)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -223,7 +354,7 @@ def export_bundle(study: optuna.Study, workdir: Path, trial_number: int, out_dir
         raise naming(err, out_dir) from None
     tmp.chmod(0o755)  # mkdtemp's 0700 would make the bundle private
     try:
-        _write_bundle(tmp, study, trial, files, spec, estimate, accuracy, config, on_front)
+        _write_bundle(tmp, study, trial, files, spec, estimate, accuracy, config, on_front, placed)
         edited_now = _keep_edited_build_yaml(out_dir, tmp)
         kept = out_dir / PREVIOUS_BUILD_YAML if (tmp / PREVIOUS_BUILD_YAML).exists() else None
         _publish(tmp, out_dir)
@@ -252,8 +383,10 @@ def _keep_edited_build_yaml(out_dir: Path, new: Path) -> bool:
 
 def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFiles, spec: Any,
                   estimate: dict[str, Any], accuracy: dict[str, float], config: dict[str, Any],
-                  on_front: bool) -> None:
+                  on_front: bool, placed: Partition | None = None) -> None:
     import yaml
+
+    from dse.estimate import multi_fpga_record
 
     trial_number, hw = trial.number, spec.hardware
     shutil.copyfile(files.model, out_dir / "model.onnx")
@@ -270,6 +403,8 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
         "source": ("FINN estimate (pre-synthesis)" if estimate.get("source", "finn") == "finn"
                    else "FINN-DSE estimators (pre-synthesis; FINN confirmation was off)"),
         "mvau_wwidth_max": hw.mvau_wwidth_max, "on_pareto_front": on_front,
+        # per card: layers, resources, utilization, power; the links' load (estimators.partition)
+        **({"multi_fpga": multi_fpga_record(placed, fpgas=placed.n_cards, exact=True)} if placed is not None else {}),
         "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset_label, "input_datatype": spec.input_datatype,
                        "packages": provenance()},
     })
@@ -280,5 +415,8 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
     shape = shape or ("1x784" if not FAMILIES[family].image else "1x3x32x32")
     design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
                                                 f"{trial.params.get('act_bits')}")
-    write_atomic(out_dir / "README.md", _readme(study.study_name, trial_number, str(design), spec.dataset_label, shape,
-                                                estimate, accuracy, config.get("vitis_platform"), spec.input_datatype, output))
+    readme = _readme(study.study_name, trial_number, str(design), spec.dataset_label, shape, estimate, accuracy,
+                     config.get("vitis_platform"), spec.input_datatype, output)
+    if placed is not None:
+        readme += _multi_card_readme(placed)
+    write_atomic(out_dir / "README.md", readme)
