@@ -33,10 +33,27 @@ class ModelIO:
 
     num_classes: int = 10
     input_datatype: str = "UINT8"
+    input_shape: tuple[int, ...] | None = None  # one sample of the user's dataset; None: the family's own
 
     @classmethod
     def of(cls, spec: Any) -> ModelIO:
-        return cls(num_classes=spec.num_classes, input_datatype=spec.input_datatype)
+        shape = None if isinstance(spec.dataset, str) else spec.dataset.input_shape
+        return cls(num_classes=spec.num_classes, input_datatype=spec.input_datatype, input_shape=shape)
+
+    @property
+    def input_scale(self) -> float:
+        """1 / the largest magnitude the input datatype holds (1 / 255 for pixels, 1 / 8 for INT4)."""
+        from dse.spec import datatype_range
+
+        rng = datatype_range(self.input_datatype)
+        return 1.0 if rng is None else 1.0 / max(abs(rng[0]), abs(rng[1]), 1)
+
+    @property
+    def in_features(self) -> int:
+        """Values per sample for an MLP: 784 (28 x 28 pixels) unless the user's data says otherwise."""
+        import math
+
+        return 784 if self.input_shape is None else math.prod(self.input_shape)
 
 
 PIXELS = ModelIO()
@@ -70,7 +87,7 @@ class Family:
             from dse.models.tfc import TFCConfig
 
             return TFCConfig(hidden=w, weight_bits=_bits(point.weight_bits), act_bits=_act(point),
-                             num_classes=num_classes)
+                             in_features=io.in_features, num_classes=num_classes, input_scale=io.input_scale)
         if self.name == "cnv":
             from dse.models.cnv import CNVConfig
 
@@ -125,16 +142,17 @@ class Family:
             return _user_graph(self.config(point, io=io), part)
         wb, ab = _bits(point.weight_bits), _act(point)
         if self.name == "tfc":
-            return families.tfc_graph(widths, wb, ab, num_classes=num_classes, part=part)
+            return families.tfc_graph(widths, wb, ab, in_features=io.in_features, num_classes=num_classes, part=part,
+                                      input_datatype=io.input_datatype)
         if self.name == "cnv":
             return families.cnv_graph(widths[:6], widths[6:], wb, ab, num_classes=num_classes, part=part)
         return families.mobilenet_graph(widths, tuple(dict(point.extra)["strides"]), wb, ab,
                                         num_classes=num_classes, part=part)
 
-    def input_shape(self, point: DesignPoint) -> tuple[int, ...]:
+    def input_shape(self, point: DesignPoint, io: ModelIO = PIXELS) -> tuple[int, ...]:
         if self.name == "user":
             return (1, *_user_input_shape(str(dict(point.extra)["model"])))
-        return (1, 784) if self.name == "tfc" else (1, 3, 32, 32)
+        return (1, io.in_features) if self.name == "tfc" else (1, 3, 32, 32)
 
 
 FAMILIES: dict[str, Family] = {
@@ -217,9 +235,13 @@ def check_fits(spec: Any, sample_shape: tuple[int, ...], model_shape: tuple[int,
                               f"{tuple(model_shape)} (expected the same number of values, or 28x28 images for "
                               "3x32x32)")
         return
-    fits = (math.prod(sample_shape) == 784 if family == "tfc"
-            else tuple(sample_shape) in ((3, 32, 32), (28, 28), (1, 28, 28)))
-    takes = "784 UINT8 pixels (28x28)" if family == "tfc" else "UINT8 images of 3x32x32 or 28x28"
+    if family == "tfc":  # any number of integer features: the MLP's first layer takes them all
+        if spec.input_datatype == "FLOAT32":
+            raise ConfigError(f"{where}: the tfc family takes integer inputs (it has no input quantizer); "
+                              "for FLOAT32 use space.family: user with a model that quantizes them (docs/user-models.md)")
+        return
+    fits = tuple(sample_shape) in ((3, 32, 32), (28, 28), (1, 28, 28))
+    takes = "UINT8 images of 3x32x32 or 28x28"
     if spec.input_datatype != "UINT8" or not fits:
         raise ConfigError(f"{where}: the {family} family takes {takes}, these samples are {tuple(sample_shape)} "
                           f"{spec.input_datatype}; use space.family: user with a model for them (docs/user-models.md)")

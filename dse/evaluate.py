@@ -149,7 +149,8 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     if ev.export_model or ev.finn_confirm:
         stage("export")
         t0 = time.perf_counter()
-        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point), log_path=files.log,
+        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point, ModelIO.of(spec)),
+                               log_path=files.log,
                                input_datatype=spec.input_datatype)
         seconds["export"] = time.perf_counter() - t0
     figures = dict(estimates)

@@ -397,7 +397,7 @@ def _train(point: DesignPoint, spec: StudySpec, nfiles: TrialFiles, *, seed: int
         stage("export")
         t0 = time.perf_counter()
         tmp_model = nfiles.model.with_name(f".model.{os.getpid()}.onnx")
-        finn_flow.export_qonnx(trained.model, tmp_model, input_shape=trained.family.input_shape(point),
+        finn_flow.export_qonnx(trained.model, tmp_model, input_shape=trained.family.input_shape(point, ModelIO.of(spec)),
                                log_path=nfiles.log, input_datatype=spec.input_datatype)
         os.replace(tmp_model, nfiles.model)
         seconds["export"] = time.perf_counter() - t0

@@ -53,6 +53,16 @@ class _OwnDataset(Strict):
     # What FINN sees at the graph input: UINT8 pixels, BIPOLAR (+-1), BINARY (0/1), INTn / UINTn
     # integer features, or FLOAT32 for floats the model quantizes itself (its own input quantizer).
     input_datatype: str
+    # One sample's shape without the batch, e.g. [32] or [1, 28, 28]: optional, checked against the
+    # data; filled in from the data when the study starts (the networks are shaped by it).
+    input_shape: tuple[int, ...] | None = Field(default=None, min_length=1, max_length=3)
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and any(d < 1 for d in value):
+            raise ValueError(f"dimensions must be >= 1, got {list(value)}")
+        return value
 
     @field_validator("input_datatype", mode="before")
     @classmethod

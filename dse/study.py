@@ -252,8 +252,21 @@ def preflight(spec: StudySpec, data_root: Path) -> Any:
     if own is not None:
         from dse.designs import check_fits
 
-        check_fits(spec, own.train.images.shape[1:], None if model is None else tuple(getattr(model, "input_shape")))
+        shape = tuple(own.train.images.shape[1:])
+        declared = spec.dataset.input_shape  # type: ignore[union-attr]
+        if declared is not None and tuple(declared) != shape:
+            raise ConfigError(f"dataset {spec.dataset_label}: x_train: samples of shape {shape}, the study file "
+                              f"declares input_shape {tuple(declared)}")
+        check_fits(spec, shape, None if model is None else tuple(getattr(model, "input_shape")))
     return own
+
+
+def with_data_shape(spec: StudySpec, own: Any) -> StudySpec:
+    """``spec`` with its own dataset's sample shape filled in (what shapes the built-in networks)."""
+    if own is None or isinstance(spec.dataset, str):
+        return spec
+    dataset = spec.dataset.model_copy(update={"input_shape": tuple(own.train.images.shape[1:])})
+    return spec.model_copy(update={"dataset": dataset})
 
 
 def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: str | None = None,
@@ -279,6 +292,7 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
     if target < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
     own_data = preflight(spec, data_root)
+    spec = with_data_shape(spec, own_data)
     if spec.hardware.fpgas != (1,):  # validated, not yet a search dimension: say so rather than ignore it
         logger.warning("hardware.fpgas %s: trials are judged on one %s card; for more cards use "
                        "finn-dse estimate MODEL --fit --fpgas K", list(spec.hardware.fpgas), spec.hardware.board)

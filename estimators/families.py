@@ -82,6 +82,17 @@ def _int(bits: int) -> _DType:
 BIPOLAR, BINARY = _DType(1, True, -1, 1), _DType(1, False, 0, 1)
 
 
+def input_dtype(name: str) -> _DType:
+    """The graph input's FINN datatype by name: UINT<b>, INT<b>, BIPOLAR or BINARY."""
+    if name in ("BIPOLAR", "BINARY"):
+        return BIPOLAR if name == "BIPOLAR" else BINARY
+    for prefix, make in (("UINT", _uint), ("INT", _int)):
+        bits = name.removeprefix(prefix)
+        if name.startswith(prefix) and bits.isdigit() and int(bits) >= (1 if prefix == "UINT" else 2):
+            return make(int(bits))
+    raise ValueError(f"unsupported graph input datatype {name!r} (UINT<b>, INT<b>, BIPOLAR or BINARY)")
+
+
 def _acc_dtype(mw: int, inp: _DType, w_lo: int, w_hi: int) -> _DType:
     """Worst-case accumulator type of an MW-long dot product (MinimizeAccumulatorWidth's rule)."""
     products = [w * x for w in (w_lo, w_hi) for x in (inp.lo, inp.hi)]
@@ -236,14 +247,19 @@ def _dense_tail(name: _Namer, layers: list[object], width: int, inp: _DType, wid
 
 
 def tfc_graph(hidden: tuple[int, ...], weight_bits: Bits, act_bits: Bits, *, in_features: int = 784,
-              num_classes: int = 10, part: str = DEFAULT_PART) -> DataflowGraph:
-    """FINN's unfolded dataflow graph of ``dse.models.tfc`` for this description (see module doc)."""
+              num_classes: int = 10, part: str = DEFAULT_PART, input_datatype: str = "UINT8") -> DataflowGraph:
+    """FINN's unfolded dataflow graph of ``dse.models.tfc`` for this description (see module doc).
+    ``input_datatype`` is the graph input's (UINT8 pixels by default; integer features of a user's
+    dataset); BIPOLAR inputs into 1-bit weights are streamed as BINARY into an XNOR layer, as FINN does."""
     if not hidden:
         raise ValueError("hidden needs at least one width")
     _check_positive(in_features=in_features, num_classes=num_classes,
                     **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
     bits = tfc_layer_bits(hidden, weight_bits, act_bits)
-    return _dense_tail(_Namer(), [], in_features, _uint(8), tuple(hidden), num_classes, bits, part)
+    inp = input_dtype(input_datatype)
+    if inp == BIPOLAR and bits.weight[0] == 1:
+        inp = BINARY
+    return _dense_tail(_Namer(), [], in_features, inp, tuple(hidden), num_classes, bits, part)
 
 
 def _window(name: _Namer, channels: int, size: int, inp: _DType, kernel: int, stride: int = 1,

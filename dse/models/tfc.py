@@ -38,6 +38,8 @@ class TFCConfig:
     act_bits: int | tuple[int, ...]
     in_features: int = 784
     num_classes: int = 10
+    # Brings the raw integer inputs to about [-1, 1] (pixels: 1 / 255); FINN absorbs the scalar.
+    input_scale: float = 1.0 / 255.0
 
     def __post_init__(self) -> None:
         if not self.hidden or any(h < 1 for h in self.hidden):
@@ -99,7 +101,7 @@ class TFC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() > 2:  # images; the exported graph takes flat (1, 784) vectors, so no Reshape
             x = x.reshape(x.shape[0], -1)
-        x = x * (1.0 / 255.0)
+        x = x * self.config.input_scale
         return self.classifier(self.features(x)) * torch.exp(self.log_out_scale)
 
 

@@ -162,6 +162,35 @@ def test_npz_integer_features_through_a_whole_study(datatype: str, bits: int, sc
     assert (got[:100] == arrays["y_test"][:100]).mean() > 0.6
 
 
+@pytest.mark.slow
+@pytest.mark.finn
+@pytest.mark.parametrize(("datatype", "bits"), [("INT4", 2), ("BIPOLAR", 1), ("BIPOLAR", 2)],
+                         ids=["int4-w2a2", "bipolar-w1a1", "bipolar-w2a2"])
+def test_npz_features_through_a_tfc_study(datatype: str, bits: int, tmp_path: Path) -> None:
+    """The built-in TFC family on 32 features: its first layer takes them in the declared datatype,
+    and the estimators' fast path predicts FINN's graph of it (FINN's confirmation agrees)."""
+    import dse
+
+    npz = _npz(tmp_path / "features.npz", **_good_arrays(datatype))
+    study = _study(tmp_path / "study.yaml", {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
+                                             "input_datatype": datatype},
+                   {"family": "tfc", "weight_bits": [bits], "act_bits": [bits], "hidden_width": [32],
+                    "hidden_layers": [1], "folding": {"target_fps": {"low": 1e5, "high": 1e6, "log": True}}})
+    work = tmp_path / "w"
+    finn_dse("run", str(study), "--workdir", str(work))
+    trials = dse.load_study(work).trials()
+    done = trials[trials["state"] == "COMPLETE"]
+    assert len(done) >= 1
+    for _, row in done.iterrows():
+        assert row["estimate_source"] == "finn" and row["val_accuracy"] > 0.75
+        assert row["est_lut"] == pytest.approx(row["lut"], rel=0.02) and row["est_fps"] == row["fps"]
+    estimate = json.loads((work / done.iloc[0]["artifact_dir"] / "estimate.json").read_text())
+    first = estimate["layers"][0]
+    assert first["op_type"] == "MVAU_hls" and estimate["layers"][-1]["op_type"] == "LabelSelect_hls"
+    saved = yaml.safe_load((work / "study.yaml").read_text())
+    assert saved["dataset"]["input_shape"] == [FEATURES]  # filled in from the data
+
+
 DATASET_FN = textwrap.dedent('''
     import numpy as np
     import torch
@@ -294,10 +323,24 @@ def test_bad_dataset_files_end_in_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_a_dataset_that_does_not_fit_the_family_is_one_line(tmp_path: Path) -> None:
-    npz = _npz(tmp_path / "f.npz", **_good_arrays())
-    spec = parse_spec({"name": "x", "dataset": {"kind": "npz", "path": str(npz), "num_classes": CLASSES,
-                                                "input_datatype": "INT4"}, "training": {"val_size": 100}})
     from dse.study import preflight
 
-    with pytest.raises(ConfigError, match=r"the tfc family takes 784 UINT8 pixels .* \(32,\) INT4; use space.family: user"):
-        preflight(spec, tmp_path)
+    arrays = _good_arrays()
+    npz = _npz(tmp_path / "f.npz", **arrays)
+    floats = _npz(tmp_path / "floats.npz", **{k: v.astype(np.float32) if k.startswith("x") else v
+                                                for k, v in arrays.items()})
+
+    def spec(path: Path, datatype: str, **over: Any) -> Any:
+        return parse_spec({"name": "x", "dataset": {"kind": "npz", "path": str(path), "num_classes": CLASSES,
+                                                    "input_datatype": datatype, **over},
+                           "training": {"val_size": 100}, **({"space": {"family": "cnv"}} if "cnv" in str(path) else {})})
+
+    with pytest.raises(ConfigError, match=r"the tfc family takes integer inputs .* for FLOAT32 use space.family: user"):
+        preflight(spec(floats, "FLOAT32"), tmp_path)
+    with pytest.raises(ConfigError, match=r"x_train: samples of shape \(32,\), the study file declares input_shape \(16,\)"):
+        preflight(spec(npz, "INT4", input_shape=[16]), tmp_path)
+    cnv = tmp_path / "cnv"
+    cnv.mkdir()
+    with pytest.raises(ConfigError, match=r"the cnv family takes UINT8 images of 3x32x32 or 28x28, these samples are "
+                                          r"\(32,\) INT4; use space.family: user"):
+        preflight(spec(_npz(cnv / "f.npz", **arrays), "INT4"), tmp_path)

@@ -76,6 +76,20 @@ def test_mobilenet_graph_shape_and_estimate() -> None:
     assert _build_seconds(lambda: mobilenet_graph(channels, strides, 2, 2, image_size=size)) < 1e-3
 
 
+@pytest.mark.parametrize(("datatype", "w", "bits", "signed", "xnor_weight_bits"), [
+    ("UINT8", 2, 8, False, 2), ("INT4", 2, 4, True, 2), ("UINT2", 4, 2, False, 4),
+    ("BIPOLAR", 2, 1, True, 2),  # bipolar inputs, integer weights: a plain MVAU on 1-bit signed values
+    ("BIPOLAR", 1, 1, False, 1),  # into 1-bit weights: XNOR-popcount on the BINARY stream, as FINN does
+])
+def test_tfc_first_layer_takes_the_declared_input_datatype(datatype: str, w: int, bits: int, signed: bool,
+                                                           xnor_weight_bits: int) -> None:
+    first = tfc_graph((32,), w, w, in_features=20, input_datatype=datatype).layers[0]
+    assert isinstance(first, MVAU) and first.mw == 20
+    assert (first.input_bits, first.input_signed, first.weight_bits) == (bits, signed, xnor_weight_bits)
+    with pytest.raises(ValueError, match="unsupported graph input datatype 'FLOAT32'"):
+        tfc_graph((32,), w, w, input_datatype="FLOAT32")
+
+
 def test_per_layer_bits_follow_each_layer() -> None:
     """Datatypes between layers follow each activation; XNOR only where a bipolar activation meets
     1-bit weights; an int means the same bits for every layer."""
