@@ -226,6 +226,33 @@ DATASET_FN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.parametrize(("dataset", "expected"), [
+    ({"kind": "csv", "path": "a.csv"}, "dataset.kind: unknown dataset kind 'csv'; allowed: npz, function, image_folder"),
+    ({"path": "a.npz"}, "dataset.kind: missing; allowed: npz, function, image_folder"),
+    ({"kind": "npz", "path": "a.npz", "num_classes": 4}, "dataset.input_datatype: Field required"),
+    ({"kind": "npz", "path": "a.npz", "num_classes": 4, "input_datatype": "INT1"},
+     "dataset.input_datatype: expected a FINN datatype: UINT8, BIPOLAR, BINARY, INT2..INT16, UINT1..UINT16 or FLOAT32"),
+    ({"kind": "npz", "path": "a.npz", "num_classes": 1, "input_datatype": "INT4"}, "dataset.num_classes: Input should be greater than or equal to 2"),
+    ({"kind": "npz", "path": "a.npz", "num_classes": 4, "input_datatype": "INT4", "x_train": 1}, "dataset.x_train: unknown key"),
+    ({"kind": "image_folder", "path": "imgs", "num_classes": 4, "input_datatype": "INT4"},
+     "dataset: image folders hold 8-bit pixels: input_datatype must be UINT8, got INT4"),
+    ({"kind": "function", "function": "no_colon", "num_classes": 4, "input_datatype": "INT4"},
+     "dataset.function: expected 'package.module:function' or 'path/to/file.py:function'"),
+    ("imagenet", "dataset: Input should be 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),
+])
+def test_dataset_declarations_are_validated(dataset: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_spec({"name": "x", "dataset": dataset})
+    assert str(info.value).startswith(f"study: {expected}"), str(info.value)
+
+
+def test_declared_datatypes_read_case_insensitively() -> None:
+    spec = parse_spec({"name": "x", "dataset": {"kind": "npz", "path": "a.npz", "num_classes": 3,
+                                                "input_datatype": "uint4"}})
+    assert (spec.input_datatype, spec.num_classes, spec.dataset_label) == ("UINT4", 3, "npz a.npz")
+    assert parse_spec({"name": "x"}).input_datatype == "UINT8"  # the built-in datasets: pixels
+
+
 def test_function_dataset_of_torch_datasets(tmp_path: Path) -> None:
     (tmp_path / "my_data.py").write_text(DATASET_FN)
     spec = parse_spec({"name": "fn", "dataset": {"kind": "function", "function": f"{tmp_path}/my_data.py:splits",
@@ -301,6 +328,11 @@ def _cases(tmp: Path) -> list[tuple[dict[str, Any], str]]:
     np.save(tmp / "one.npy", good["x_train"])
     (tmp / "my_data.py").write_text(DATASET_FN)
     npz = {"kind": "npz", "num_classes": CLASSES, "input_datatype": "INT4"}
+    imgs = _image_folder(tmp / "imgs", per_class=2)
+    odd = _image_folder(tmp / "odd", per_class=2)
+    _image_folder(tmp / "odd_one", classes=1, per_class=2, size=(30, 28))
+    (tmp / "odd_one" / "train" / "class_0" / "000.png").rename(odd / "train" / "class_2" / "zzz.png")
+    folder = {"kind": "image_folder", "num_classes": 3, "input_datatype": "UINT8", "mode": "L"}
 
     def f(name: str, arrays: dict[str, Any]) -> str:
         return str(_npz(tmp / name, **arrays))
@@ -317,6 +349,9 @@ def _cases(tmp: Path) -> list[tuple[dict[str, Any], str]]:
         ({**npz, "path": f("val.npz", {**good, "x_val": good["x_test"]})}, "val.npz: x_val without y_val"),
         ({**npz, "path": f("extra.npz", {**good, "x_valid": good["x_test"]})}, "extra.npz: unknown key 'x_valid'"),
         ({**npz, "path": str(tmp / "absent.npz")}, "absent.npz: file not found"),
+        ({**folder, "path": str(imgs), "num_classes": 4}, "imgs: train/ has 3 class folders (['class_0', 'class_1', "
+         "'class_2']), the study file declares num_classes 4"),
+        ({**folder, "path": str(odd)}, "odd: train/class_2/zzz.png: 30x28 pixels, but train/class_0/000.png is 28x28"),
         ({"kind": "function", "function": f"{tmp}/my_data.py:broken", "num_classes": 2, "input_datatype": "BIPOLAR"},
          "my_data.py:broken': returned a list, expected a dict of x_train"),
         ({"kind": "function", "function": f"{tmp}/my_data.py:absent", "num_classes": 2, "input_datatype": "BIPOLAR"},
