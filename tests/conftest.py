@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The suite must pass on a loaded machine: no property test fails for taking long (a test that
+# sets its own settings keeps them; what it leaves out comes from here).
+settings.register_profile("loaded-machine", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("loaded-machine")
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.services"]
