@@ -67,8 +67,11 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     n_ref = args.trainings
     checkpoints = tuple(sorted({c for c in CHECKPOINTS if c <= n_ref} | {n_ref}))
+    headroom = {m: bench_spec("tpe", 0, 4 * n_ref, hardware=m).evaluation.early_stop_headroom
+                for m in ("per_trial", "front")}
     rep = Report("fold_many", f"{STUDY.relative_to(ROOT)} (space, objectives, limits as is), sampler tpe, training "
                  f"{TRAINING}, evaluation {EVALUATION}; per_trial vs front (evaluation.hardware), seeds {seeds}; "
+                 f"early_stop_headroom as each mode's default ({headroom}); "
                  f"per_trial runs until {n_ref} trainings, front until {n_ref} trainings or "
                  f"{4 * n_ref} proposals; {args.threads} torch thread(s); one run at a time")
 

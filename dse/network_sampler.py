@@ -10,8 +10,10 @@ keeps proposing the networks it has already trained (repeats cost no training, b
 network trials (role ``network``: trained, screened out by the estimators, stopped by the
 accuracy check, deferred), in a throw-away in-memory study built from the shared storage (so
 workers and restarts see the same history). It draws without replacement: a proposal equal to a
-network already proposed is drawn again (up to ``tries`` times, then uniformly among the rest), so
-each proposal is a new network while one is left.
+network already proposed is drawn again (up to ``tries`` times, then up to 8 x ``tries`` times
+uniformly among the rest), so each proposal is a new network while one is left. Once every
+network has been proposed it proposes a deferred one (never trained; dse.networks trains a
+deferred network proposed again), the longest deferred first, instead of a repeat that buys nothing.
 """
 from __future__ import annotations
 
@@ -69,17 +71,18 @@ class NetworkSampler(optuna.samplers.BaseSampler):
             vt = self._draw(view, taken)
             if vt is None:  # the sampler keeps to networks it has seen: a uniform draw among the others
                 view, taken = self._view(study, trial.number, optuna.samplers.RandomSampler(seed=trial.number))
-                vt = self._draw(view, taken)
+                vt = self._draw(view, taken, tries=8 * self._tries)  # before a deferred one: miss no new network
+            proposal = (dict(vt.params), dict(vt.distributions)) if vt is not None else _deferred(study, trial.number)
         except ValueError as err:  # trials asked with other distributions than the space's (e.g. by hand)
             logger.debug("network view unusable (%s): the study's own sampler proposes", err)
-            vt = None
+            proposal = None
         finally:
             optuna.logging.set_verbosity(verbosity)
-        if vt is not None:  # else every network was proposed before: the inner sampler's own choice
-            self._proposals[trial.number] = (dict(vt.params), dict(vt.distributions))
+        if proposal is not None:  # else every network was proposed and none waits: the inner sampler's choice
+            self._proposals[trial.number] = proposal
 
-    def _draw(self, view: optuna.Study, taken: set[str]) -> optuna.Trial | None:
-        for _ in range(self._tries):
+    def _draw(self, view: optuna.Study, taken: set[str], tries: int | None = None) -> optuna.Trial | None:
+        for _ in range(tries or self._tries):
             vt = view.ask()
             self._suggest(vt)
             if _identity(vt.params) not in taken:
@@ -119,3 +122,20 @@ class NetworkSampler(optuna.samplers.BaseSampler):
                 continue
             taken.add(_identity(t.params))
         return view, taken
+
+
+def _deferred(study: optuna.Study, number: int) -> tuple[dict[str, Any], dict[str, BaseDistribution]] | None:
+    """The earliest deferred network that no other trial has proposed since (None: none waits)."""
+    waiting: dict[str, FrozenTrial] = {}
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if t.number == number or t.user_attrs.get("role") == "design" or t.state == TrialState.FAIL:
+            continue
+        ident = _identity(t.params)
+        if t.user_attrs.get("stopped_by") == "deferred" and t.state == TrialState.PRUNED:
+            waiting.setdefault(ident, t)
+        else:  # trained, screened out, or taken by another worker right now
+            waiting.pop(ident, None)
+    if not waiting:
+        return None
+    first = min(waiting.values(), key=lambda t: t.number)
+    return dict(first.params), dict(first.distributions)

@@ -187,16 +187,28 @@ def _contains(big: dict[str, Any], small: dict[str, Any]) -> bool:
 
 def optimistic_accuracy(shape: dict[str, Any], trials: Sequence[optuna.trial.FrozenTrial],
                         spec: StudySpec) -> float | None:
-    """The best accuracy this network can be expected to reach: the lowest accuracy of the fully
-    trained networks that have at least its capacity, plus ``defer_headroom`` (None: no such
-    network trained yet). Networks stopped early do not count: with short training a bigger
-    network can be slower to learn, so its partial accuracy bounds nothing."""
-    bounds = [float(t.user_attrs["val_accuracy"]) for t in trials
-              if t.user_attrs.get("role") == "network" and t.state.name == "COMPLETE"
-              and t.user_attrs.get("stopped_by") is None
-              and "val_accuracy" in t.user_attrs and "network" in t.user_attrs
-              and _contains(t.user_attrs["network"], shape)]
-    return min(1.0, min(bounds) + spec.evaluation.defer_headroom) if bounds else None
+    """The best accuracy this network can be expected to reach: the lowest bound set by the trained
+    networks that have at least its capacity (None: no such network yet).
+
+    A fully trained network bounds it at its accuracy plus ``defer_headroom`` (a smaller network
+    can come out a little ahead by chance). One stopped early by the accuracy check bounds it at
+    what that check let it still reach: its accuracy when stopped + ``early_stop_headroom`` x
+    (share of training left), the margin the check already gave it. Its accuracy when stopped alone
+    would bound too tightly: with short training a wider network can learn more slowly (tried: it
+    deferred most of the space).
+    """
+    ev = spec.evaluation
+    bounds = []
+    for t in trials:
+        a = t.user_attrs
+        if (a.get("role") != "network" or t.state.name != "COMPLETE" or "val_accuracy" not in a
+                or "network" not in a or not _contains(a["network"], shape)):
+            continue
+        if a.get("stopped_by") is None:
+            bounds.append(float(a["val_accuracy"]) + ev.defer_headroom)
+        elif a.get("stopped_by") == "accuracy" and "train_progress" in a:
+            bounds.append(float(a["val_accuracy"]) + ev.early_stop_headroom * (1.0 - float(a["train_progress"])))
+    return min(1.0, min(bounds)) if bounds else None
 
 
 def _losses(spec: StudySpec, figures: dict[str, Any]) -> tuple[float, ...]:
@@ -228,16 +240,20 @@ def deferral(spec: StudySpec, designs: Sequence[Screening], shape: dict[str, Any
     if opt is None:
         return None
     if spec.limits.min_accuracy is not None and opt < spec.limits.min_accuracy:
-        return (f"deferred: a network at least as big reached only "
-                f"{opt - spec.evaluation.defer_headroom:.2%}, so even {opt:.2%} stays below the minimum accuracy "
-                f"{spec.limits.min_accuracy:.2%}")
+        return (f"deferred: a network at least as big reached (or, stopped early, could still reach) only "
+                f"{opt:.2%} with headroom, below the minimum accuracy {spec.limits.min_accuracy:.2%}")
     front = study_front_losses(study, spec)
     for s in designs:
         p = _losses(spec, {**s.figures(), "val_accuracy": opt})
         if not any(_dominates(q, p) for q in front):
             return None
-    return (f"deferred: even at an optimistic {opt:.2%} accuracy (a network at least as big + "
-            f"{spec.evaluation.defer_headroom:.0%}) each of its {plural(len(designs), 'design')} is dominated by the study's front")
+    return (f"deferred: even at an optimistic {opt:.2%} accuracy (bounded by a network at least as big) each of "
+            f"its {plural(len(designs), 'design')} is dominated by the study's front")
+
+
+def _deferred_before(study: optuna.Study, key: str, number: int) -> bool:
+    return any(t.user_attrs.get("network_id") == key and t.user_attrs.get("stopped_by") == "deferred"
+               for t in study.get_trials(deepcopy=False) if t.number != number)
 
 
 # --- the network trial ----------------------------------------------------------------------
@@ -321,7 +337,8 @@ def run_network(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layout
                 return NetworkOutcome(values=None, constraints={}, attrs=attrs, stopped_by="repeat",
                                       reason=attrs["reason"], seconds=seconds)
         if record is None:
-            if ev.defer:
+            # Deferred before and proposed again: the sampler had no untried network left, train it.
+            if ev.defer and not _deferred_before(study, key, trial.number):
                 why = deferral(spec, designs, shape, study)
                 if why is not None:
                     attrs.update(stopped_by="deferred", reason=why)
@@ -334,7 +351,7 @@ def run_network(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layout
         record.update(owner=trial.number, n_designs=len(designs))
         store.save_record(key, record)
         attrs.update({k: record[k] for k in ("val_accuracy", "test_accuracy", "val_history", "epochs",
-                                             "train_images", "parent_val_accuracy") if k in record})
+                                             "train_images", "parent_val_accuracy", "train_progress") if k in record})
         attrs.update({f"{k}_s": v for k, v in record["seconds"].items()} if attrs.get("trained_here") else {})
         outcome = _add_designs(trial, point, spec, layout, key, designs, ids, record, attrs, seconds, nfiles)
         record["designs_added"] = True
@@ -387,6 +404,7 @@ def _train(point: DesignPoint, spec: StudySpec, nfiles: TrialFiles, *, seed: int
                               "train_images": len(trained.train_split), "seconds": seconds, **trained.attrs}
     if r.stopped_early:
         record["stopped_early"] = True
+        record["train_progress"] = r.progress  # bounds smaller networks' accuracy (optimistic_accuracy)
         record["reason"] = (f"stopped after {r.epochs} epoch(s): validation accuracy {r.val_accuracy:.2%} cannot "
                             f"reach the minimum {spec.limits.min_accuracy:.2%}")
         return record

@@ -177,13 +177,19 @@ class LimitsSpec(Strict):
     max_latency_us: float | None = Field(default=None, gt=0)
 
 
+FRONT_STOP_HEADROOM = 0.2
+PER_TRIAL_STOP_HEADROOM = 0.15
+
+
 class EvaluationSpec(Strict):
     # Estimate every design with the fast graph path first; stop designs that break a hardware limit.
     estimator_first: bool = True
     # Confirm trained designs with FINN's own estimate flow on the exported model (~1-3 s).
     finn_confirm: bool = True
-    # Early stop: after an epoch, stop when accuracy + headroom x (epochs left / epochs) < min_accuracy.
-    early_stop_headroom: float = Field(default=0.15, ge=0, le=1)
+    # Early stop: at a validation check, stop when accuracy + headroom x (share of training left) <
+    # min_accuracy. Default 0.2 with hardware: front (a network stopped by mistake loses its whole
+    # front; fold_many measured 0.15 stopping networks that end above the minimum), 0.15 per_trial.
+    early_stop_headroom: float = Field(default=None, ge=0, le=1)  # None: the mode's default (_mode_headroom)
     # Export the trained model as QONNX (needed by `finn-dse export` and FINN confirmation).
     export_model: bool = True
     # Validation checks per epoch (early stopping decides at each; cheap for MLPs, ~15 s for CNV).
@@ -192,11 +198,20 @@ class EvaluationSpec(Strict):
     # its exact hardware front (folding levels x memory styles x clocks) becomes a trial.
     # per_trial: the sampler also proposes the hardware (one folding per trial and training).
     hardware: Literal["front", "per_trial"] = "front"
-    # front mode: skip (record, do not train) a network that cannot add hypervolume even at an
-    # optimistic accuracy (README "Network-level studies"); the bound is a trained bigger network's
-    # accuracy plus this headroom.
+    # front mode: defer (record, train only once every other network was proposed) a network that
+    # cannot add hypervolume even at an optimistic accuracy (README "Network-level studies"): a
+    # fully trained bigger network's accuracy plus this headroom, or what the accuracy check let a
+    # bigger one it stopped still reach.
     defer: bool = True
     defer_headroom: float = Field(default=0.02, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_headroom(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("early_stop_headroom") is None:
+            front = data.get("hardware", "front") == "front"
+            return {**data, "early_stop_headroom": FRONT_STOP_HEADROOM if front else PER_TRIAL_STOP_HEADROOM}
+        return data
 
 
 class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study files"

@@ -32,6 +32,7 @@ class TrainResult:
     seconds: float
     val_history: tuple[float, ...]
     stopped_early: bool = False
+    progress: float = 1.0  # share of the planned steps done (< 1 when stopped early)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
@@ -119,4 +120,5 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
     test_acc = accuracy(model, test_split) if test_split is not None and not stopped else float("nan")
     model.eval()
     return TrainResult(val_accuracy=history[-1], test_accuracy=test_acc, epochs=math.ceil(done / steps_per_epoch),
-                       seconds=time.perf_counter() - start, val_history=tuple(history), stopped_early=stopped)
+                       seconds=time.perf_counter() - start, val_history=tuple(history), stopped_early=stopped,
+                       progress=done / max(total, 1))

@@ -74,3 +74,28 @@ def test_trials_with_other_distributions_fall_back_to_the_inner_sampler() -> Non
     study.tell(done, (0.5, 1.0))
     again = study.ask({"width": optuna.distributions.CategoricalDistribution((1, 2))})
     assert again.params["width"] in (1, 2)
+
+
+def test_once_every_network_was_proposed_the_deferred_ones_come_back_first() -> None:
+    deferred = {(3, 1), (7, 2)}  # e.g. dominated at an optimistic accuracy when first proposed
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=NetworkSampler(optuna.samplers.TPESampler(seed=1, n_startup_trials=5),
+                                                       _suggest, ["maximize", "minimize"]))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        _suggest(trial)
+        net = (trial.params["width"], trial.params["bits"])
+        trial.set_user_attr("role", "network")
+        if net in deferred and net not in seen:
+            seen.add(net)
+            trial.set_user_attr("stopped_by", "deferred")
+            raise optuna.TrialPruned()
+        return net[0] * net[1] / 24, float(net[0] * net[1])
+
+    seen: set[tuple[int, int]] = set()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study.optimize(objective, n_trials=len(CHOICES) * 2 + 2)
+    got = _proposals(study)
+    assert len(set(got[:24])) == 24  # each network once, the deferred ones included
+    first = [n for n in got[:24] if n in deferred]
+    assert got[24:] == first  # then the deferred ones again, in the order they were deferred

@@ -82,6 +82,33 @@ def test_a_network_proposed_twice_is_trained_once(tmp_path: Path, mnist_root: Pa
         assert (d / "folding_config.json").exists() and (d / "estimate.json").exists()
 
 
+@pytest.mark.slow
+def test_a_network_under_a_stopped_bigger_one_is_deferred_then_trained_when_nothing_else_is_left(
+        tmp_path: Path, mnist_root: Path) -> None:
+    from dse.artifacts import StudyLayout
+    from dse.study import open_study, run_study
+
+    # 300 images to the first check: the 64-wide network is stopped there (the minimum is out of
+    # reach), which bounds the 32-wide one below the minimum: deferred, not trained. The third
+    # proposal has no untried network left: the deferred one is trained rather than a repeat.
+    spec = parse_spec(_data("defer", [64, 32], limits={"min_accuracy": 0.99},
+                            evaluation={"finn_confirm": False, "export_model": False, "checks_per_epoch": 2}))
+    workdir = tmp_path / "w"
+    layout = StudyLayout(workdir)
+    layout.root.mkdir(parents=True)
+    study = open_study(spec, layout.default_storage)
+    study.enqueue_trial({"hidden_width": 64, "hidden_layers": 1, "weight_bits": 2, "act_bits": 2})
+    study = run_study(spec, workdir, data_root=mnist_root, write_report=False)
+    nets = sorted((t for t in study.get_trials() if t.user_attrs.get("role") == "network"), key=lambda t: t.number)
+    assert [t.params["hidden_width"] for t in nets] == [64, 32, 32]
+    big, deferred, later = nets
+    assert big.user_attrs["stopped_by"] == "accuracy" and 0 < big.user_attrs["train_progress"] < 1
+    assert deferred.state.name == "PRUNED" and deferred.user_attrs["stopped_by"] == "deferred"
+    assert "below the minimum accuracy" in deferred.user_attrs["reason"]
+    assert "trained_here" not in deferred.user_attrs
+    assert later.user_attrs.get("trained_here") and later.user_attrs["stopped_by"] == "accuracy"
+
+
 def test_front_mode_errors_are_one_line(tmp_path: Path) -> None:
     from dse.study import open_study
 

@@ -75,3 +75,19 @@ def test_card_counts_are_whole_distinct_and_positive(fpgas: object, expected: st
 def test_card_counts_default_to_one_and_are_sorted() -> None:
     assert parse_spec({"name": "x"}).hardware.fpgas == (1,)
     assert parse_spec({"name": "x", "hardware": {"fpgas": [3, 1, 2]}}).hardware.fpgas == (1, 2, 3)
+
+
+@pytest.mark.parametrize(("evaluation", "expected"), [
+    ({}, 0.2),  # front: a network stopped by mistake loses its whole hardware front
+    ({"hardware": "per_trial"}, 0.15),
+    ({"early_stop_headroom": None}, 0.2),
+    ({"hardware": "per_trial", "early_stop_headroom": 0.3}, 0.3),
+    ({"early_stop_headroom": 0.0}, 0.0),
+])
+def test_early_stop_headroom_defaults_per_hardware_mode(evaluation: dict, expected: float) -> None:
+    assert parse_spec({"name": "x", "evaluation": evaluation}).evaluation.early_stop_headroom == expected
+
+
+def test_early_stop_headroom_out_of_range_is_one_line() -> None:
+    with pytest.raises(ConfigError, match="evaluation.early_stop_headroom: Input should be less than or equal to 1"):
+        parse_spec({"name": "x", "evaluation": {"early_stop_headroom": 1.5}})
