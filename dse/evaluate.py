@@ -226,10 +226,11 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
         import dse.models.cnv
         import dse.models.mobilenet
         import dse.models.tfc  # noqa: F401  (Brevitas prints on first import)
-        from dse.training import train
+        from dse.training import resolve_device, set_threads, train
 
     dataset = data()
     tr = spec.training
+    set_threads(tr.threads)
     family = family_of(point)
     if point.family == "user":
         dataset = _shaped(dataset, family.input_shape(point)[1:])
@@ -240,7 +241,8 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
 
     train_kwargs: dict[str, Any] = dict(batch_size=tr.batch_size, lr=tr.lr, seed=seed,
                                         min_val_accuracy=limits.min_accuracy, headroom=ev.early_stop_headroom,
-                                        checks_per_epoch=ev.checks_per_epoch)
+                                        checks_per_epoch=ev.checks_per_epoch, device=resolve_device(tr.device),
+                                        augment=tr.augment)
     if point.pruned:
         assert parents is not None, "pruned designs need a parent store"
         t0 = time.perf_counter()

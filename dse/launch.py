@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from dse.errors import ConfigError, EnvironmentFailure
 from dse.storage.urls import redact, without_password
@@ -80,6 +80,8 @@ class ClusterProfile(Strict):
     qos: str | None = None
     time_min: int = Field(default=60, ge=1, le=60 * 24 * 30)  # wall time per worker
     cpus: int = Field(default=1, ge=1, le=1024)  # CPUs per worker (torch threads)
+    # GPUs per worker (sbatch --gres=gpu:N); workers train on them with the study's training.device: auto.
+    gpus_per_worker: int = Field(default=0, ge=0, le=64)
     mem_gb: float | None = Field(default=None, gt=0, le=16384)  # None: the partition's default
     max_parallel: int | None = Field(default=None, ge=1)  # array tasks running at once
     modules: tuple[str, ...] = ()  # `module load` before the worker starts
@@ -88,6 +90,12 @@ class ClusterProfile(Strict):
     sbatch: dict[str, bool | int | str] = Field(default_factory=dict)  # any other sbatch option, e.g. constraint
     build: JobProfile | None = None  # build jobs of promoted designs (`finn-dse promote --backend slurm`)
     measure: JobProfile | None = None  # board measurement jobs (the FPGA partition)
+
+    @model_validator(mode="after")
+    def _one_gres(self) -> ClusterProfile:
+        if self.gpus_per_worker and "gres" in self.sbatch:
+            raise ValueError("give GPUs either as gpus_per_worker or as sbatch: {gres: ...}, not both")
+        return self
 
     def job_profile(self, kind: Literal["build", "measure"]) -> JobProfile:
         """The settings of a ``kind`` job: its section's keys over the cluster-level ones."""
@@ -211,6 +219,8 @@ def submit_workers(argv: list[str], *, workers: int, profile: ClusterProfile, fo
         params["partition"] = profile.partition
     if profile.qos:
         params["qos"] = profile.qos
+    if profile.gpus_per_worker:
+        params["gres"] = f"gpu:{profile.gpus_per_worker}"
     if profile.mem_gb is not None:
         params["mem"] = f"{int(profile.mem_gb * 1024)}MB"
     executor.update_parameters(**params)

@@ -76,7 +76,7 @@ def network_key(point: DesignPoint, spec: StudySpec) -> str:
     ident = {"family": point.family, "widths": point.widths, "prune": point.prune_ratios,
              "weight_bits": point.weight_bits, "act_bits": point.act_bits,
              "extra": [list(map(str, e)) for e in point.extra], "dataset": spec.dataset,
-             "training": spec.training.model_dump(mode="json"), "seed": spec.seed,
+             "training": spec.training.identity(), "seed": spec.seed,
              "pruning": spec.space.pruning.model_dump(mode="json") if point.pruned else None}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"{point.family}-{digest}"

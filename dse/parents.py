@@ -58,7 +58,7 @@ class ParentStore:
         tr = self.spec.training
         ident = {"family": point.family, "widths": point.widths, "weight_bits": point.weight_bits,
                  "act_bits": point.act_bits, "extra": [list(map(str, e)) for e in point.extra],
-                 "dataset": self.spec.dataset, "training": tr.model_dump(mode="json"), "seed": self.spec.seed}
+                 "dataset": self.spec.dataset, "training": tr.identity(), "seed": self.spec.seed}
         digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
         return f"{point.family}-{digest}"
 
@@ -74,7 +74,7 @@ class ParentStore:
         """A fresh copy of the trained parent of ``point`` (training it first if nobody has)."""
         import torch
 
-        from dse.training import train
+        from dse.training import resolve_device, train
 
         weights, meta, lock = self._paths(point)
         family = family_of(point)
@@ -90,7 +90,8 @@ class ParentStore:
                 logger.info("training the parent network %s (%s) once for its pruned children",
                             self.key(point), point.label().split(" pruned")[0])
                 result = train(model, train_split, val_split, None, epochs=tr.epochs, batch_size=tr.batch_size,
-                               lr=tr.lr, seed=seed, progress=progress)
+                               lr=tr.lr, seed=seed, progress=progress, device=resolve_device(tr.device),
+                               augment=tr.augment)
                 self._save(weights, meta, model, result.val_accuracy)
                 self.trained_here_s = time.perf_counter() - start
         model = family.build(config)

@@ -136,6 +136,22 @@ class TrainingSpec(Strict):
     # Train on the first N training images only (quick studies); None = all 55k after the val split.
     train_subset: int | None = Field(default=None, ge=100)
     val_size: int = Field(default=5000, ge=100, le=30000)
+    # auto: a CUDA GPU when torch sees one, else the CPU. Weights are saved and exported from the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # crop_flip: random crop after zero-padding by 4 + horizontal flip, on training batches only, for
+    # photos such as CIFAR-10. Off by default: a mirrored digit (MNIST-like sets) is no digit, and
+    # features that are not images cannot be cropped.
+    augment: Literal["none", "crop_flip"] = "none"
+    # torch's CPU threads; None: the cores this process may run on (os.sched_getaffinity).
+    threads: int | None = Field(default=None, ge=1, le=1024)
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the trained weights (network keys): not where or on how many threads it runs;
+        augment only when on, so networks trained before it existed keep their keys."""
+        ident = self.model_dump(mode="json", exclude={"device", "threads"})
+        if self.augment == "none":
+            del ident["augment"]
+        return ident
 
 
 MAX_FPGAS = 48  # cards in one chain: as many as AuroraFlow was tested on

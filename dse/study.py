@@ -233,6 +233,10 @@ def preflight(spec: StudySpec, data_root: Path) -> Any:
     that does not hold what the study file declares or does not fit the network. Otherwise the
     first trial fails, Optuna logs it twice more, and a FAIL trial stays in a new study.
     Returns the user's dataset, loaded and checked (None for the built-in ones)."""
+    if spec.training.device == "cuda":
+        from dse.training import resolve_device
+
+        resolve_device("cuda")  # one line here rather than a failed first trial
     if spec.dataset == "cifar10":
         from dse.data import find_cifar10_or_fail
 
@@ -258,6 +262,13 @@ def preflight(spec: StudySpec, data_root: Path) -> Any:
             raise ConfigError(f"dataset {spec.dataset_label}: x_train: samples of shape {shape}, the study file "
                               f"declares input_shape {tuple(declared)}")
         check_fits(spec, shape, None if model is None else tuple(getattr(model, "input_shape")))
+    if spec.training.augment != "none":
+        # Crops and flips need images: the samples as the network sees them must be (C,) H x W.
+        seen = tuple(getattr(model, "input_shape")) if model is not None else (
+            tuple(own.train.images.shape[1:]) if own is not None else (28, 28))
+        if len(seen) < 2:
+            raise ConfigError(f"training.augment: {spec.training.augment} crops and flips images, but the samples are "
+                              f"{len(seen)}-D features of shape {seen}: use augment: none")
     return own
 
 

@@ -1,13 +1,15 @@
-"""Quantization-aware training on the CPU: Adam + cosine decay, seeded, with progress callbacks.
+"""Quantization-aware training on the CPU or a GPU: Adam + cosine decay, seeded, with progress callbacks.
 
 The recipe follows ../shared/reference/TRAINING.md (Adam, lr 0.01, cosine to 0 over the planned
-steps, no augmentation, no weight decay). The optimized accuracy is measured on the validation
+steps, no weight decay; augmentation only where the study asks for it). The model trains on the
+given device and comes back on the CPU, where it is saved, pruned and exported. The optimized accuracy is measured on the validation
 split; the test split is evaluated once at the end, for reporting only.
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from dse.data import Split
+from dse.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,42 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
     return list(order.split(batch_size))
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device of ``training.device``: auto takes the GPU when torch sees one; cuda without one
+    is the user's mistake, said before any trial starts (study preflight)."""
+    available = torch.cuda.is_available()
+    if name == "cuda" and not available:
+        raise ConfigError("training.device: cuda, but torch sees no CUDA GPU here "
+                          f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}): use auto or cpu")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and available) else "cpu")
+
+
+def set_threads(threads: int | None) -> int:
+    """torch's CPU threads: ``threads``, or the cores this process may run on (a Slurm task's, a
+    taskset's) rather than every core of the node. Returns the number set."""
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def crop_flip(images: torch.Tensor, generator: torch.Generator | None = None, *, pad: int = 4) -> torch.Tensor:
+    """Each image of a batch (... x H x W) randomly cropped back to H x W after zero-padding by
+    ``pad`` and flipped left-right with probability 1/2: the CIFAR-10 recipe of Brevitas' CNV."""
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
+    lead = images.shape[1:-2]
+    flat = images.reshape(n, -1, h, w)
+    padded = nn.functional.pad(flat, (pad, pad, pad, pad))
+    dy, dx, flip = (torch.randint(0, 2 * pad + 1, (n,), generator=generator), torch.randint(0, 2 * pad + 1, (n,),
+                    generator=generator), torch.rand(n, generator=generator) < 0.5)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # n x h x 1
+    cols = dx[:, None] + torch.arange(w)  # n x w
+    cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, :]  # n x 1 x w
+    out = padded[torch.arange(n)[:, None, None], :, rows, cols]  # n x h x w x c
+    return out.permute(0, 3, 1, 2).reshape(n, *lead, h, w)
+
+
 def predict(logits: torch.Tensor) -> torch.Tensor:
     """Class indices: the arg-max of the logits, or for one logit (a binary classifier) 1 where it
     is >= 0, as the sign FINN-DSE puts on it at export decides (+1 from 0 on)."""
@@ -55,15 +94,17 @@ def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, split: Split, *, batch_size: int = 2000) -> float:
-    """Top-1 accuracy (fraction) of ``model`` on ``split``; images go in as raw uint8 values."""
+    """Top-1 accuracy (fraction) of ``model`` on ``split``; images go in as raw uint8 values, never
+    augmented, on the device the model is on."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
     images = torch.from_numpy(np.array(split.images))
     labels = torch.from_numpy(np.array(split.labels))
     correct = 0
     for idx in _batches(len(split), batch_size, None):
-        logits = model(images[idx].float())
-        correct += int((predict(logits) == labels[idx]).sum())
+        logits = model(images[idx].to(device).float())
+        correct += int((predict(logits).cpu() == labels[idx]).sum())
     model.train(was_training)
     return correct / max(len(split), 1)
 
@@ -76,11 +117,16 @@ def out_of_reach(accuracy: float, progress: float, min_accuracy: float, headroom
 def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Split | None, *,
           epochs: int, batch_size: int, lr: float, seed: int,
           min_val_accuracy: float | None = None, headroom: float = 0.15, checks_per_epoch: int = 1,
-          progress: ProgressFn | None = None) -> TrainResult:
+          progress: ProgressFn | None = None, device: torch.device | str = "cpu",
+          augment: str = "none") -> TrainResult:
     """Train ``model`` in place and measure it on the validation split ``checks_per_epoch`` times
     per epoch. With ``min_val_accuracy``, training stops at a check where the minimum is out of
     reach (see :func:`out_of_reach`); the test split is then not evaluated (it stays untouched by
-    designs the search throws away)."""
+    designs the search throws away). The model trains on ``device`` and is back on the CPU when
+    this returns; ``augment`` (crop_flip) changes training batches only."""
+    if augment not in ("none", "crop_flip"):
+        raise ValueError(f"unknown augmentation {augment!r}")
+    device = torch.device(device)
     start = time.perf_counter()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -90,6 +136,7 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
     total = epochs * steps_per_epoch
     checks = {min(steps_per_epoch, round(steps_per_epoch * (k + 1) / max(1, checks_per_epoch)))
               for k in range(max(1, checks_per_epoch))}
+    model.to(device)  # before the optimizer: Adam's state lives where the parameters do
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1), eta_min=0.0)
     history: list[float] = []
@@ -98,7 +145,10 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
     for epoch in range(epochs):
         for step, idx in enumerate(_batches(len(train_split), batch_size, generator), start=1):
             optimizer.zero_grad(set_to_none=True)
-            batch_loss = loss(model(images[idx].float()), labels[idx])
+            batch = images[idx]
+            if augment == "crop_flip":
+                batch = crop_flip(batch, generator)
+            batch_loss = loss(model(batch.to(device).float()), labels[idx].to(device))
             batch_loss.backward()
             optimizer.step()
             scheduler.step()
@@ -119,6 +169,7 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
             break
     test_acc = accuracy(model, test_split) if test_split is not None and not stopped else float("nan")
     model.eval()
+    model.to("cpu")
     return TrainResult(val_accuracy=history[-1], test_accuracy=test_acc, epochs=math.ceil(done / steps_per_epoch),
                        seconds=time.perf_counter() - start, val_history=tuple(history), stopped_early=stopped,
                        progress=done / max(total, 1))
