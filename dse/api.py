@@ -559,7 +559,7 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
            mem_gb: float | None = None, modules: Sequence[str] | None = None, setup: Sequence[str] = (),
            workdir: str | Path | None = None, n_trials: int | None = None, data_root: str | Path | None = None,
            fallback_data_root: str | Path | None = None, heartbeat_s: int | None = None,
-           grace_s: int | None = None) -> Launched:
+           grace_s: int | None = None, gpus: int | None = None) -> Launched:
     """Submit ``workers`` ``finn-dse worker`` processes for ``study_file`` as one Slurm job array.
 
     ``profile`` is a cluster profile (YAML path or loaded); the keyword options override it.
@@ -575,6 +575,7 @@ def launch(study_file: str | Path, *, workers: int, storage: str | None,
     url = require_server_storage(storage)
     spec = _as_spec(study_file)
     overrides = {"partition": partition, "account": account, "time_min": time_min, "cpus": cpus, "mem_gb": mem_gb,
+                 "gpus_per_worker": gpus,
                  "modules": [m.strip() for m in modules if m.strip()] if modules is not None else None,
                  "setup": list(setup) or None}
     if isinstance(profile, ClusterProfile):

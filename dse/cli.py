@@ -545,6 +545,8 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
 @click.option("--account", help="Slurm account (compute-time project).")
 @click.option("--time", "time_min", type=click.IntRange(min=1), help="Wall time per worker, in minutes.")
 @click.option("--cpus", type=click.IntRange(min=1), help="CPUs per worker.")
+@click.option("--gpus", type=click.IntRange(min=0), help="GPUs per worker (sbatch --gres=gpu:N); the study's "
+              "training.device: auto trains on them.")
 @click.option("--mem", "mem_gb", type=click.FloatRange(min=0, min_open=True), help="Memory per worker, in GB.")
 @click.option("--modules", help="Environment modules to load, comma-separated (m1,m2).")
 @click.option("--setup", multiple=True, help="Shell command to run before each worker (repeatable).")
@@ -557,7 +559,7 @@ def worker(study_file: Path, storage: str, workdir: Path | None, n_trials: int |
 @click.option("--grace", "grace_s", type=click.IntRange(min=1), hidden=True)
 def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, profile_path: Path | None,
            partition: str | None, account: str | None, time_min: int | None, cpus: int | None,
-           mem_gb: float | None, modules: str | None, setup: tuple[str, ...], workdir: Path | None,
+           gpus: int | None, mem_gb: float | None, modules: str | None, setup: tuple[str, ...], workdir: Path | None,
            n_trials: int | None, data_root: Path | None, heartbeat_s: int | None, grace_s: int | None) -> None:
     """Submit WORKERS `finn-dse worker` processes for STUDY_FILE as one Slurm job array."""
     from dse.errors import ConfigError
@@ -566,8 +568,8 @@ def launch(study_file: Path, slurm: bool, workers: int, storage: str | None, pro
     if not slurm:
         raise ConfigError("launch needs --slurm (Slurm is the only scheduler it submits to)")
     done = api.launch(study_file, workers=workers, storage=storage, profile=profile_path, partition=partition,
-                      account=account, time_min=time_min, cpus=cpus, mem_gb=mem_gb,
-                      modules=modules.split(",") if modules is not None else None, setup=setup, workdir=workdir,
+                      account=account, time_min=time_min, cpus=cpus, gpus=gpus,
+                      mem_gb=mem_gb, modules=modules.split(",") if modules is not None else None, setup=setup, workdir=workdir,
                       n_trials=n_trials, data_root=data_root, fallback_data_root=_data_root(None),
                       heartbeat_s=heartbeat_s, grace_s=grace_s)
     sub, study = done.submission, done.study

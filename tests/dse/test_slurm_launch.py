@@ -16,7 +16,7 @@ from tests.services import SlurmCluster, assert_no_password, pgpass_env
 PROFILES = ROOT / "studies" / "clusters"
 
 
-@pytest.mark.parametrize("name", ["local", "noctua2"])
+@pytest.mark.parametrize("name", ["local", "noctua2", "noctua2_gpu"])
 def test_ready_profiles_validate(name: str) -> None:
     profile = load_profile(PROFILES / f"{name}.yaml")
     assert profile.time_min >= 1 and profile.cpus >= 1
@@ -33,6 +33,16 @@ def test_profile_errors_name_the_key(tmp_path: Path) -> None:
         load_profile(bad)
     with pytest.raises(ConfigError, match="cluster profile not found"):
         load_profile(tmp_path / "missing.yaml")
+
+
+def test_gpus_per_worker() -> None:
+    assert load_profile(PROFILES / "noctua2_gpu.yaml").gpus_per_worker == 1
+    assert load_profile(PROFILES / "noctua2.yaml", {"gpus_per_worker": 2}).gpus_per_worker == 2
+    assert load_profile(None).gpus_per_worker == 0
+    with pytest.raises(ConfigError, match="gpus_per_worker or as sbatch: {gres: ...}, not both"):
+        parse_profile({"gpus_per_worker": 1, "sbatch": {"gres": "gpu:a100:1"}})
+    with pytest.raises(ConfigError, match="gpus_per_worker: Input should be greater than or equal to 0"):
+        parse_profile({"gpus_per_worker": -1})
 
 
 def test_command_line_overrides_profile() -> None:
@@ -76,6 +86,16 @@ def test_sbatch_refusal_is_one_line(slurm_cluster: SlurmCluster, postgres_db: st
                     "--partition", "no-such-partition", "--workdir", str(tmp_path / "w"), check=False)
     assert proc.returncode == 2, proc.stdout
     assert proc.stderr == "error: sbatch refused the job array: invalid partition specified: no-such-partition\n"
+
+
+@pytest.mark.service
+def test_gpus_reach_sbatch_as_gres(slurm_cluster: SlurmCluster, postgres_db: str, tmp_path: Path) -> None:
+    # The test cluster's node has no GPUs: sbatch itself refuses the gres, so the request got there.
+    proc = finn_dse("launch", str(STUDY), "--slurm", "--workers", "1", "--storage", postgres_db,
+                    "--profile", str(PROFILES / "local.yaml"), "--gpus", "1", "--workdir", str(tmp_path / "w"),
+                    check=False)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr == "error: sbatch refused the job array: Invalid generic resource (gres) specification\n"
 
 
 @pytest.mark.service
