@@ -142,7 +142,7 @@ class TrainingSpec(Strict):
     # photos such as CIFAR-10. Off by default: a mirrored digit (MNIST-like sets) is no digit, and
     # features that are not images cannot be cropped.
     augment: Literal["none", "crop_flip"] = "none"
-    # torch's CPU threads; None: the cores this process may run on (os.sched_getaffinity).
+    # torch's CPU threads; None: OMP_NUM_THREADS if set, else the cores this process may run on.
     threads: int | None = Field(default=None, ge=1, le=1024)
 
     def identity(self) -> dict[str, Any]:

@@ -54,8 +54,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_threads(threads: int | None) -> int:
-    """torch's CPU threads: ``threads``, or the cores this process may run on (a Slurm task's, a
-    taskset's) rather than every core of the node. Returns the number set."""
+    """torch's CPU threads: ``threads``; else OMP_NUM_THREADS where set (launched workers get their
+    Slurm task's CPUs there); else the cores this process may run on (a taskset's, a cgroup's)
+    rather than every core of the node. Returns the number set."""
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if threads is None and omp.isdigit() and int(omp) > 0:
+        threads = int(omp)
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if torch.get_num_threads() != threads:

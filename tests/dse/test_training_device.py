@@ -91,11 +91,15 @@ def test_device_choice() -> None:
             resolve_device("cuda")
 
 
-def test_threads_default_to_the_cores_this_process_may_use() -> None:
+def test_threads_default_to_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
     before = torch.get_num_threads()
     try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         assert set_threads(None) == len(os.sched_getaffinity(0)) == torch.get_num_threads()
         assert set_threads(1) == 1 == torch.get_num_threads()
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what launch gives a Slurm worker: its task's CPUs
+        assert set_threads(None) == 3 == torch.get_num_threads()
+        assert set_threads(2) == 2  # the study file's threads win
     finally:
         torch.set_num_threads(before)
 
