@@ -1,10 +1,12 @@
 """Shared fixtures: real MNIST (fetched once), and one real smoke study run through the CLI."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -61,3 +63,22 @@ def smoke_workdir(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) ->
     proc = finn_dse("run", "studies/smoke.yaml", "--workdir", str(workdir))
     assert "Pareto front of smoke" in proc.stdout
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tfc_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small QONNX TFC (784-64-64-10, w2a2) exported from Brevitas, for `finn-dse estimate` tests."""
+    import torch
+
+    from dse import finn_flow
+    from dse.models.tfc import TFCConfig, build_tfc
+
+    torch.manual_seed(3)
+    path = tmp_path_factory.mktemp("est") / "tfc.onnx"
+    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
+                                  input_shape=(1, 784))
+
+
+def estimate_json(*args: str) -> dict[str, Any]:
+    """`finn-dse estimate ARGS --json`, parsed."""
+    return json.loads(finn_dse("estimate", *args, "--json").stdout)  # type: ignore[no-any-return]

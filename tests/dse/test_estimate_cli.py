@@ -6,31 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import finn_dse
+from tests.conftest import estimate_json, finn_dse
 
 pytestmark = [pytest.mark.finn, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from dse import finn_flow
-    from dse.models.tfc import TFCConfig, build_tfc
-
-    torch.manual_seed(3)
-    path = tmp_path_factory.mktemp("est") / "tfc.onnx"
-    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
-                                  input_shape=(1, 784))
-
-
-def _json(*args: str) -> dict:
-    return json.loads(finn_dse("estimate", *args, "--json").stdout)
+def model(tfc_onnx: Path) -> Path:
+    return tfc_onnx
 
 
 def test_target_mode_meets_target_and_matches_finn(model: Path, tmp_path: Path) -> None:
     folding = tmp_path / "f.json"
-    d = _json(str(model), "--target-fps", "300000", "--compare-finn", "--save-folding", str(folding))
+    d = estimate_json(str(model), "--target-fps", "300000", "--compare-finn", "--save-folding", str(folding))
     assert d["mode"] == "target" and d["target_met"] is True
     assert d["max_cycles"] <= int(1e9 / 5.0 / 300000) and d["fps"] >= 300000
     assert [n["op_type"] for n in d["nodes"]] == ["MVAU", "MVAU", "MVAU", "LabelSelect"]
@@ -40,7 +28,7 @@ def test_target_mode_meets_target_and_matches_finn(model: Path, tmp_path: Path) 
     assert [n["cycles"] for n in d["finn"]["nodes"]] == [n["cycles"] for n in d["nodes"]]
     assert d["totals"]["lut"] == pytest.approx(sum(n["lut"] for n in d["nodes"]))
     # The saved folding, given back, reproduces the same figures.
-    again = _json(str(model), "--folding", str(folding))
+    again = estimate_json(str(model), "--folding", str(folding))
     assert again["mode"] == "given" and again["nodes"] == d["nodes"]
 
 
@@ -55,11 +43,11 @@ def test_unreachable_target_names_the_limit(model: Path) -> None:
     first = d["nodes"][0]["name"]
     assert d["target_met"] is False and d["wwidth_limited_layers"] == [first]
     assert f"{first}: SIMD x weight bits capped at 36, FINN's mvau_wwidth_max" in " ".join(proc.stderr.split())
-    assert _json(str(model), "--target-fps", "1e7", "--no-wwidth-cap")["target_met"] is True
+    assert estimate_json(str(model), "--target-fps", "1e7", "--no-wwidth-cap")["target_met"] is True
 
 
 def test_fit_mode_is_faster_than_unfolded(model: Path) -> None:
-    fit, slow = _json(str(model), "--fit", "--no-wwidth-cap"), _json(str(model))
+    fit, slow = estimate_json(str(model), "--fit", "--no-wwidth-cap"), estimate_json(str(model))
     assert fit["wwidth_limited_layers"] == []
     # Under the cap the fastest folding fits with room to spare: the cap, not the U280, is the limit.
     proc = finn_dse("estimate", str(model), "--fit", "--json")
@@ -88,7 +76,7 @@ def test_table_output_and_user_errors(model: Path, tmp_path: Path) -> None:
 
 
 def test_full_design_adds_converters(model: Path) -> None:
-    d = _json(str(model), "--target-fps", "300000", "--full-design", "--fifo-depth", "64")
+    d = estimate_json(str(model), "--target-fps", "300000", "--full-design", "--fifo-depth", "64")
     full = d["full_design"]
     assert full["inserted"] and all(n["op_type"] in ("StreamingDataWidthConverter", "StreamingFIFO")
                                     for n in full["inserted"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import finn_dse
+from tests.conftest import estimate_json, finn_dse
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "1.5", "two", ""])
@@ -19,33 +19,21 @@ def test_bad_card_count_is_one_line_exit_2(bad: str, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from dse import finn_flow
-    from dse.models.tfc import TFCConfig, build_tfc
-
-    torch.manual_seed(3)
-    path = tmp_path_factory.mktemp("est") / "tfc.onnx"
-    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
-                                  input_shape=(1, 784))
-
-
-def _json(*args: str) -> dict:
-    return json.loads(finn_dse("estimate", *args, "--json").stdout)
+def model(tfc_onnx: Path) -> Path:
+    return tfc_onnx
 
 
 @pytest.mark.finn
 @pytest.mark.slow
 def test_given_design_on_exactly_k_cards(model: Path) -> None:
-    one, two = _json(str(model), "--target-fps", "300000"), _json(str(model), "--target-fps", "300000", "--fpgas", "2")
+    one, two = estimate_json(str(model), "--target-fps", "300000"), estimate_json(str(model), "--target-fps", "300000", "--fpgas", "2")
     assert "multi_fpga" not in one
     m = two["multi_fpga"]
     assert m["feasible"] and m["exact"] is False and m["n_cards"] == 1  # a target takes the fewest cards
-    unfolded = _json(str(model), "--fpgas", "3")["multi_fpga"]
+    unfolded = estimate_json(str(model), "--fpgas", "3")["multi_fpga"]
     assert unfolded["exact"] and unfolded["n_cards"] == 3 and len(unfolded["cuts"]) == 2
     layers = [name for card in unfolded["cards"] for name in card["layers"]]
-    slow = _json(str(model))
+    slow = estimate_json(str(model))
     assert layers == [n["name"] for n in slow["nodes"]]  # contiguous, in graph order, all of them
     assert sum(c["lut"] for c in unfolded["cards"]) == pytest.approx(slow["totals"]["lut"])
     assert unfolded["fps"] == pytest.approx(slow["fps"])
@@ -65,8 +53,8 @@ def test_fit_over_up_to_k_cards_prints_per_card_figures(model: Path) -> None:
     text = proc.stdout
     assert "U280 card" in text and "(up to 2, chain over AuroraFlow links)" in text
     assert "uJ per inference" in text and "Power W" in text
-    d = _json(str(model), "--fit", "--no-wwidth-cap", "--fpgas", "2")
-    single = _json(str(model), "--fit", "--no-wwidth-cap")
+    d = estimate_json(str(model), "--fit", "--no-wwidth-cap", "--fpgas", "2")
+    single = estimate_json(str(model), "--fit", "--no-wwidth-cap")
     m = d["multi_fpga"]
     assert m["feasible"] and 1 <= m["n_cards"] <= 2 and d["fps"] >= single["fps"] * 0.999
 
