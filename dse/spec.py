@@ -205,7 +205,7 @@ class EvaluationSpec(Strict):
     # Early stop: at a validation check, stop when accuracy + headroom x (share of training left) <
     # min_accuracy. Default 0.2 with hardware: front (a network stopped by mistake loses its whole
     # front; fold_many measured 0.15 stopping networks that end above the minimum), 0.15 per_trial.
-    early_stop_headroom: float = Field(default=None, ge=0, le=1)  # None: the mode's default (_mode_headroom)
+    early_stop_headroom: float = Field(default=FRONT_STOP_HEADROOM, ge=0, le=1)  # left out or null: the mode's (_mode_headroom)
     # Export the trained model as QONNX (needed by `finn-dse export` and FINN confirmation).
     export_model: bool = True
     # Validation checks per epoch (early stopping decides at each; cheap for MLPs, ~15 s for CNV).
