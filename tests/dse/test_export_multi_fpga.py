@@ -64,13 +64,43 @@ def test_bundle_asks_finn_plus_for_our_partition(bundle: Path) -> None:
 
 @pytest.mark.finn
 @pytest.mark.slow
-def test_finn_plus_multi_fpga_steps_put_each_node_on_our_card(bundle: Path, tmp_path: Path) -> None:
-    out = tmp_path / "finn.json"
+def _finn_steps(bundle: Path, work: Path) -> dict:
+    """finn-plus's multi-FPGA steps on the bundle (tests/dse/finn_multi_fpga_steps.py), LC_ALL=C."""
+    work.mkdir(exist_ok=True)
+    out = work / "finn.json"
     env = {**os.environ, "LC_ALL": "C", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "tests.dse.finn_multi_fpga_steps", str(bundle), str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    got = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+def test_finn_plus_follows_the_pins_not_its_own_choice(bundle: Path, tmp_path: Path) -> None:
+    """Pins with the cut moved elsewhere: finn-plus's partitioner puts the layers where the pins say."""
+    import shutil
+
+    import yaml
+
+    moved = tmp_path / "moved"
+    shutil.copytree(bundle, moved)
+    config = yaml.safe_load((moved / "build.yaml").read_text())
+    pins = config["partitioning_configuration"]["custom_partitioning_constraints"]
+    names = list(pins)
+    ours = [pins[n] for n in names].index(1)  # first layer of card 1
+    other = next(j for j in range(1, len(names)) if j != ours)
+    config["partitioning_configuration"]["custom_partitioning_constraints"] = {
+        n: int(i >= other) for i, n in enumerate(names)}
+    (moved / "build.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cards = _finn_steps(moved, tmp_path / "run")["cards"]
+    assert [cards[n] for n in names] == [int(i >= other) for i in range(len(names))]
+
+
+@pytest.mark.finn
+@pytest.mark.slow
+def test_finn_plus_multi_fpga_steps_put_each_node_on_our_card(bundle: Path, tmp_path: Path) -> None:
+    got = _finn_steps(bundle, tmp_path / "run")
     m = json.loads((bundle / "estimates.json").read_text())["multi_fpga"]
     ours = {name: card["index"] for card in m["cards"] for name in card["layers"]}
     # Our graph is finn-plus's folded graph, node for node; the build only adds FIFOs, DWCs, IODMAs.
