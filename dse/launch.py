@@ -51,6 +51,47 @@ class ContainerSpec(Strict):
         return [*argv, *self.options, self.image]
 
 
+class FpgaCards(Strict):
+    """How jobs on several linked FPGA cards (a bundle of ``finn-dse export --fpgas K``) get them.
+
+    A K-card job asks for ``ceil(K / cards_per_node)`` nodes (one task each) and, where the cards
+    are a generic resource, ``gres`` for up to ``cards_per_node`` cards per node. The chain that the
+    bundle's partition runs on (card c's link port to card c + 1's) is written in the job as
+    ``link_command`` with ``{links}`` replaced by its ``nXX:aclY:chZ-nXX:aclY:chZ`` endpoint pairs
+    (Noctua 2's ``--fpgalink`` notation: node of the allocation, card in the node, port of the card).
+    Documented for Noctua 2 (PC2 wiki): 3 U280s per node, 2 QSFP28 ports each, nodes exclusive, the
+    notation, the changeFPGALinks tool. Assumed: which port carries a chain's outgoing and incoming
+    link (``out_port``/``in_port``), and that changeFPGALinks takes the ``--fpgalink`` list as given.
+    """
+
+    cards_per_node: int = Field(default=1, ge=1, le=64)  # cards one node holds (Noctua 2: 3 x U280)
+    gres: str | None = None  # generic resource name of a card (--gres=NAME:N); None: whole nodes by constraint
+    ports_per_card: int = Field(default=2, ge=1, le=16)  # link ports (QSFP) per card; a chain needs 2 inside
+    out_port: int = Field(default=1, ge=0, le=15)  # port to the next card of the chain (assumed: ch1)
+    in_port: int = Field(default=0, ge=0, le=15)  # port from the previous card (assumed: ch0)
+    topology: Literal["chain"] = "chain"  # what the exported bundles use (finn-plus's chain topology)
+    link_command: str | None = None  # e.g. "changeFPGAlinks {links}"; None: the links are cabled already
+
+    @model_validator(mode="after")
+    def _ports(self) -> FpgaCards:
+        if max(self.in_port, self.out_port) >= self.ports_per_card:
+            raise ValueError(f"in_port and out_port must be below ports_per_card ({self.ports_per_card})")
+        if self.in_port == self.out_port and self.ports_per_card > 1:
+            raise ValueError("in_port and out_port must differ: a card inside the chain uses both")
+        if self.link_command is not None and "{links}" not in self.link_command:
+            raise ValueError("link_command must contain {links} (where the card-to-card links go)")
+        return self
+
+    def nodes(self, cards: int) -> int:
+        return -(-cards // self.cards_per_node)
+
+    def links(self, cards: int) -> list[str]:
+        """The chain's links, card c's out_port to card c + 1's in_port, in ``--fpgalink`` notation."""
+        def port(card: int, ch: int) -> str:
+            return f"n{card // self.cards_per_node:02d}:acl{card % self.cards_per_node}:ch{ch}"
+        return [f"{port(c, self.out_port)}-{port(c + 1, self.in_port)}" for c in range(cards - 1)]
+
+
 class JobProfile(Strict):
     """Slurm settings of build jobs (`build:`) or measurement jobs (`measure:`) in a cluster profile.
 
@@ -69,6 +110,24 @@ class JobProfile(Strict):
     container: ContainerSpec | None = None
     python: str | None = None  # the Python that runs the job (default: the one that submits it)
     sbatch: dict[str, bool | int | str] = Field(default_factory=dict)  # e.g. {constraint: ..., gres: ...}
+    fpga: FpgaCards | None = None  # multi-card jobs (measure section); None: one card per job only
+
+    def multi_card_sbatch(self, cards: int) -> dict[str, bool | int | str]:
+        """The sbatch options that give a job ``cards`` linked cards (on top of the profile's own)."""
+        if cards < 1:
+            raise ConfigError(f"a job needs at least one card (got {cards})")
+        if cards == 1:
+            return {}
+        if self.fpga is None:
+            raise ConfigError(f"a {cards}-card job needs `fpga: {{cards_per_node: ...}}` in the cluster profile's "
+                              "measure section")
+        if cards > 2 and self.fpga.ports_per_card < 2:
+            raise ConfigError(f"a chain of {cards} cards needs 2 link ports per card (ports_per_card is 1)")
+        nodes = self.fpga.nodes(cards)
+        opts: dict[str, bool | int | str] = {"nodes": nodes, "ntasks": nodes, "ntasks-per-node": 1}
+        if self.fpga.gres is not None:
+            opts["gres"] = f"{self.fpga.gres}:{min(cards, self.fpga.cards_per_node)}"
+        return opts
 
 
 class ClusterProfile(Strict):
@@ -95,6 +154,10 @@ class ClusterProfile(Strict):
     def _one_gres(self) -> ClusterProfile:
         if self.gpus_per_worker and "gres" in self.sbatch:
             raise ValueError("give GPUs either as gpus_per_worker or as sbatch: {gres: ...}, not both")
+        for name, section in (("build", self.build), ("measure", self.measure)):
+            if section is not None and section.fpga is not None and section.fpga.gres and "gres" in section.sbatch:
+                raise ValueError(f"{name}: give cards either as fpga: {{gres: ...}} or as sbatch: {{gres: ...}}, "
+                                 "not both")
         return self
 
     def job_profile(self, kind: Literal["build", "measure"]) -> JobProfile:

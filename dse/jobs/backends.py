@@ -45,12 +45,16 @@ class Backend(Protocol):
     def find(self, job: JobRecord) -> str | None: ...  # a job whose submission was interrupted
 
 
-def job_script(job: JobRecord, profile: JobProfile | None, *, python: str | None = None) -> str:
-    """The job's shell script: #SBATCH settings, modules, set-up lines, the runner."""
+def job_script(job: JobRecord, profile: JobProfile | None, *, python: str | None = None, cards: int = 1) -> str:
+    """The job's shell script: #SBATCH settings, modules, set-up lines, the runner.
+
+    ``cards`` > 1: a multi-card bundle's job, on the nodes and links the profile's ``fpga`` says.
+    """
     lines = ["#!/bin/bash"]
     if profile is not None:
         opts: dict[str, object] = {"job-name": job.name, "output": job.log_path, "open-mode": "append",
                                    "time": profile.time_min, "cpus-per-task": profile.cpus, "ntasks": 1}
+        opts.update(profile.multi_card_sbatch(cards))
         if profile.partition:
             opts["partition"] = profile.partition
         if profile.account:
@@ -72,6 +76,9 @@ def job_script(job: JobRecord, profile: JobProfile | None, *, python: str | None
         lines.append(f"module load {shlex.join(profile.modules)}")
     if profile is not None:
         lines += list(profile.setup)
+    if profile is not None and cards > 1 and profile.fpga is not None and profile.fpga.link_command:
+        links = " ".join(f"--fpgalink={link}" for link in profile.fpga.links(cards))
+        lines.append(profile.fpga.link_command.replace("{links}", links))
     exe = python or (profile.python if profile is not None and profile.python else None) or sys.executable
     prefix = profile.container.prefix() if profile is not None and profile.container is not None else []
     lines.append("exec " + shlex.join([*prefix, exe, "-m", "dse.jobs.runner", job.job_dir]))

@@ -92,6 +92,10 @@ def submit_job(ctx: JobContext, *, trial: int, kind: str, mode: str, backend: st
             from dse.launch import ClusterProfile
 
             job_profile = ClusterProfile().job_profile("build" if kind == "build" else "measure")
+    # A multi-card bundle's board job needs its K cards; its build runs on one node like any other.
+    cards = int(spec.get("options", {}).get("fpgas") or 1) if kind == "measure" else 1
+    if job_profile is not None:
+        job_profile.multi_card_sbatch(cards)  # a profile that cannot place it: refused before any record
     if active_key is not None:
         existing = ctx.store.by_active_key(active_key)
         if existing is not None:
@@ -109,7 +113,7 @@ def submit_job(ctx: JobContext, *, trial: int, kind: str, mode: str, backend: st
         write_json(job_dir / "job.json", {"id": rec.id, "token": token, "kind": kind, "mode": mode,
                                           "study": ctx.study_name, "trial": trial, "output_dir": rec.output_dir,
                                           **spec})
-        script = write_atomic(job_dir / "job.sh", job_script(rec, job_profile))
+        script = write_atomic(job_dir / "job.sh", job_script(rec, job_profile, cards=cards))
         backend_id = be.submit(rec, script)
     except Exception as err:
         ctx.store.update(rec.id, state="FAILED", reason=f"submission failed: {err}", end_time=time.time())
