@@ -65,8 +65,13 @@ def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) 
         raise ConfigError(f"{model_path} is not an ONNX model (no graph or opset; empty file?)")
     if model.graph.node and all(n.op_type.endswith(("_hls", "_rtl")) for n in model.graph.node):
         return model  # already a specialized FINN dataflow graph
-    with finn_flow._captured(log_path):
-        return finn_flow.to_hw_graph(model_path, part=part, work_dir=work_dir)
+    try:
+        with finn_flow._captured(log_path):
+            return finn_flow.to_hw_graph(model_path, part=part, work_dir=work_dir)
+    except (ConfigError, OSError):
+        raise
+    except Exception as err:  # FINN raises plain exceptions on graphs it cannot map; it is the user's model
+        raise ConfigError(f"FINN cannot map {model_path.name} to HW layers: {err}") from None
 
 
 def _cap_words(layers: tuple[str, ...], wwidth_max: int | None) -> str:

@@ -179,19 +179,65 @@ def _minimize_bit_width(model: Any) -> Any:
     return model
 
 
+# The op types FINN 1.6.1's step_convert_to_hw hands to InferElementwiseBinaryOperation.
+_ELEMENTWISE_OPS = ("Mul", "Div", "Sub", "Add", "And", "Or", "Xor", "Equal", "Less", "LessOrEqual", "Greater",
+                    "GreaterOrEqual")
+
+
+def _has_residual_add(model: Any) -> bool:
+    """An Add joining two streams (neither input a constant): a residual block's join."""
+    return any(all(model.get_initializer(i) is None for i in n.input)
+               for n in model.get_nodes_by_op_type("Add") if len(n.input) == 2)
+
+
+def _streamline_residual(model: Any, max_rounds: int = 10) -> Any:
+    """The extra streamlining residual graphs need after step_streamline (FINN_FACTS section 10),
+    repeated until the graph stops changing. MoveLinearPastFork must come before
+    MoveLinearPastEltwiseAdd, which does not check for forks (the other order leaves a dangling
+    tensor); the transpose moves at the end stop Transposes from staying behind as Shuffles."""
+    import finn.transformation.streamline.absorb as absorb
+    import finn.transformation.streamline.reorder as reorder
+    from finn.transformation.streamline import Streamline
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.remove import RemoveIdentityOps
+
+    linear = (reorder.MoveLinearPastFork, reorder.MoveLinearPastEltwiseAdd, reorder.MoveScalarLinearPastInvariants,
+              reorder.MoveMulPastJoinAdd, reorder.MoveAddPastJoinAdd, reorder.MoveScalarMulPastMatMul,
+              reorder.MoveScalarAddPastMatMul, reorder.MoveScalesPastIm2Col, absorb.AbsorbAddIntoMultiThreshold,
+              absorb.AbsorbMulIntoMultiThreshold, absorb.AbsorbScalarMulAddIntoTopK, Streamline)
+    transposes = (reorder.MoveTransposePastFork, reorder.MoveTransposePastJoinAdd,
+                  absorb.AbsorbTransposeIntoMultiThreshold, absorb.AbsorbConsecutiveTransposes)
+    for passes in (linear, transposes):
+        for _ in range(max_rounds):
+            before = model.model.graph.SerializeToString()
+            for t in passes:
+                model = model.transform(t()).transform(RemoveIdentityOps()).transform(InferDataTypes())
+            if model.model.graph.SerializeToString() == before:
+                break
+    return model
+
+
 def to_hw_graph(qonnx_path: Path, *, part: str, work_dir: Path) -> Any:
     """QONNX file -> specialized FINN dataflow graph, before folding (FINN steps up to
-    step_specialize_layers). Returns the dataflow partition's ModelWrapper."""
+    step_specialize_layers). Returns the dataflow partition's ModelWrapper. A graph with a
+    residual Add also gets the extra streamlining and the residual inferers (Elementwise,
+    GlobalAccPool, pool-from-reduce, Requant absorption) of FINN 1.6.1's step_convert_to_hw."""
     _settings()
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
         InferBinaryMatrixVectorActivation,
     )
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.absorb_into_requant import AbsorbElementwiseOpsIntoRequant
     from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation,
+    )
     from finn.transformation.fpgadataflow.convert_to_hw.fm_padding import InferFMPadding
     from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
     from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.pool_from_reduce import InferPoolFromReduce
     from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
         InferQuantizedMatrixVectorActivation,
     )
@@ -209,6 +255,7 @@ def to_hw_graph(qonnx_path: Path, *, part: str, work_dir: Path) -> Any:
     from finn.transformation.qonnx.quant_act_to_multithreshold import default_filter_function_generator
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+    from finn.util.fpgadataflow import is_fpgadataflow_node
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
@@ -249,6 +296,9 @@ def to_hw_graph(qonnx_path: Path, *, part: str, work_dir: Path) -> Any:
     for t in (ConvertBipolarMatMulToXnorPopcount(), Streamline(), absorb.AbsorbScalarMulAddIntoTopK(),
               InferDataLayouts(), RemoveUnusedTensors()):
         model = model.transform(t)
+    residual = _has_residual_add(model)
+    if residual:
+        model = _streamline_residual(model)
     # step_convert_to_hw (standalone_thresholds=False, the FINN default)
     model = apply(model, ("XnorPopcountMatMul",), InferBinaryMatrixVectorActivation())
     model = apply(model, ("MatMul",), InferQuantizedMatrixVectorActivation())
@@ -260,19 +310,32 @@ def to_hw_graph(qonnx_path: Path, *, part: str, work_dir: Path) -> Any:
     model = apply(model, ("MaxPool", "AveragePool", "MaxPoolNHWC", "QuantAvgPool2d"), InferPool())
     model = apply(model, ("Im2Col",), InferConvInpGen())
     model = apply(model, ("ConvolutionInputGenerator",), RemoveCNVtoFCFlatten())
-    for t in (InferDuplicateStreamsLayer(), absorb.AbsorbConsecutiveTransposes(), RemoveCNVtoFCFlatten(),
+    if residual:
+        # FINN 1.6.1 runs these for every graph; only residual graphs get them here, so the
+        # TFC/CNV/MobileNet graphs stay exactly as before (no stray float Mul turned HW).
+        model = apply(model, ("ReduceMax", "ReduceSum", "ReduceMean"), InferPoolFromReduce())
+        model = apply(model, _ELEMENTWISE_OPS, InferElementwiseBinaryOperation())
+        model = apply(model, ("GlobalAveragePool",), InferGlobalAccPoolLayer())
+    model = model.transform(InferDuplicateStreamsLayer())
+    if residual:
+        model = apply(model, ("Requant",), AbsorbElementwiseOpsIntoRequant())
+    for t in ( absorb.AbsorbConsecutiveTransposes(), RemoveCNVtoFCFlatten(),
               GiveUniqueNodeNamesRecursive(), InferDataLayouts(), InferDataTypes(), InferShapes(),
               InferReshape()):
         model = model.transform(t)
     # step_minimize_bit_width_initial
     model = _minimize_bit_width(model)
     # step_create_dataflow_partition
-    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(work_dir / "partitions")))
+    unmapped = ", ".join(f"{n.name} ({n.op_type})" for n in model.graph.node if not is_fpgadataflow_node(n))
+    try:
+        parent = model.transform(CreateDataflowPartition(partition_model_dir=str(work_dir / "partitions")))
+    except AssertionError as e:  # a non-HW node between HW nodes: "cycle-free graph violated"
+        raise BackendError(f"FINN cannot build one dataflow partition ({e}); "
+                           f"nodes FINN could not map: {unmapped}") from None
     sdps = parent.get_nodes_by_op_type("StreamingDataflowPartition")
     if len(sdps) != 1:
-        unmapped = [n.op_type for n in parent.graph.node if n.op_type != "StreamingDataflowPartition"]
         raise BackendError(f"FINN produced {len(sdps)} dataflow partitions (need 1); "
-                           f"layers FINN could not map: {unmapped}")
+                           f"nodes FINN could not map: {unmapped}")
     model = ModelWrapper(getCustomOp(sdps[0]).get_nodeattr("model"))
     # step_specialize_layers
     for t in (SpecializeLayers(part), GiveUniqueNodeNamesRecursive(), InferShapes(), InferDataTypes()):
