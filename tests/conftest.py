@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,10 @@ def tfc_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def estimate_json(*args: str) -> dict[str, Any]:
     """`finn-dse estimate ARGS --json`, parsed."""
     return json.loads(finn_dse("estimate", *args, "--json").stdout)  # type: ignore[no-any-return]
+
+
+def ctrl_c_default() -> None:
+    """``preexec_fn`` for a process a test will Ctrl-C: SIGINT back to its default. A shell starts
+    background jobs with SIGINT ignored and children inherit that (so does the suite, run as one);
+    the user's Ctrl-C reaches a foreground process, which is what the test stands for."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

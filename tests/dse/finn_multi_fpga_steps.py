@@ -17,6 +17,7 @@ Writes what finn-plus decided as JSON: every node's card, each SDP's card and no
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def main(bundle: Path, out: Path) -> None:
     from finn.util.settings import initialize_dummy_settings
 
     initialize_dummy_settings()  # before FINN's modules (some read the settings on import); FINN_TMP here
-    Path("FINN_TMP").mkdir(exist_ok=True)  # the partitioner's result is lost without it
+    # The partitioner's result is lost without its build folder (FINN_BUILD_DIR where set).
+    Path(os.environ.get("FINN_BUILD_DIR", "FINN_TMP")).mkdir(parents=True, exist_ok=True)
 
     import yaml
     from finn.builder.build_dataflow_config import DataflowBuildConfig

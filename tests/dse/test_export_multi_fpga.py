@@ -68,7 +68,8 @@ def _finn_steps(bundle: Path, work: Path) -> dict:
     """finn-plus's multi-FPGA steps on the bundle (tests/dse/finn_multi_fpga_steps.py), LC_ALL=C."""
     work.mkdir(exist_ok=True)
     out = work / "finn.json"
-    env = {**os.environ, "LC_ALL": "C", "PYTHONPATH": str(ROOT)}
+    # FINN's build folder in this scratch folder: the suite's process may have exported another.
+    env = {**os.environ, "LC_ALL": "C", "PYTHONPATH": str(ROOT), "FINN_BUILD_DIR": str(work / "FINN_TMP")}
     proc = subprocess.run([sys.executable, "-m", "tests.dse.finn_multi_fpga_steps", str(bundle), str(out)],
                           cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]

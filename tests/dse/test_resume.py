@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, finn_dse
+from tests.conftest import ROOT, ctrl_c_default, finn_dse
 
 pytestmark = [pytest.mark.slow, pytest.mark.finn]
 
@@ -28,7 +28,8 @@ def _states(db: Path) -> dict[int, str]:
 def _start(workdir: Path, n: int) -> subprocess.Popen[str]:
     exe = Path(sys.executable).with_name("finn-dse")
     return subprocess.Popen([str(exe), "run", "studies/smoke.yaml", "--workdir", str(workdir), "--n-trials", str(n)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_default)
 
 
 def _wait_mid_trial(db: Path, proc: subprocess.Popen[str]) -> int:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ctrl_c_default
 
 STUDY = """name: {name}
 dataset: mnist
@@ -28,7 +28,7 @@ def _start(tmp_path: Path, log: Path, **study: object) -> tuple[subprocess.Popen
     exe = Path(sys.executable).with_name("finn-dse")
     with log.open("wb") as out:  # a file, as `finn-dse run ... > run.log 2>&1` makes it
         proc = subprocess.Popen([str(exe), "run", str(spec), "--workdir", str(workdir)], stdout=out,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
+                                stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=ctrl_c_default)
     return proc, workdir
 
 
