@@ -44,18 +44,19 @@ def main() -> None:
     from finn.transformation.general import ApplyConfig
 
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from dse.models.cnv import CNVConfig, build_cnv
 
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
     torch.manual_seed(0)
-    path = finn_flow.export_qonnx(build_cnv(CNVConfig(weight_bits=2, act_bits=2)), tmp / "cnv.onnx",
-                                  input_shape=(1, 3, 32, 32), log_path=tmp / "log")
-    with finn_flow._captured(tmp / "log"):
+    path = export_qonnx(build_cnv(CNVConfig(weight_bits=2, act_bits=2)), tmp / "cnv.onnx",
+                        input_shape=(1, 3, 32, 32), log_path=tmp / "log")
+    with captured(tmp / "log"):
         t0 = time.perf_counter()
-        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp)
-        base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=1000)
+        hw = to_hw_graph(path, part=PART, work_dir=tmp)
+        base, _ = fold(hw, clock_ns=5.0, target_fps=1000)
         convert_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     graph = graph_from_finn(base)
@@ -73,7 +74,7 @@ def main() -> None:
     finn_times = []
     for k in range(args.finn_points):
         cfg = est.folding_config(est.folding.apply_choice(graph, tables, choices[k]))
-        with finn_flow._captured(tmp / "log"):
+        with captured(tmp / "log"):
             t0 = time.perf_counter()
             m = base.transform(ApplyConfig(cfg))
             cycles = m.analysis(exp_cycles_per_layer)

@@ -47,8 +47,9 @@ def main() -> None:
                  f"U280 {PART}, clock {CLOCK} ns, {len(next(iter(TARGETS.values())))} targets each; "
                  "SetFolding mvau_wwidth_max=36; ours: FoldingLimits(wwidth_max=None, stream 8191, memory styles)")
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import analyse, export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
 
     board = est.get_board("U280")
     weights = est.device_weights(board)
@@ -56,16 +57,16 @@ def main() -> None:
     for name, targets in TARGETS.items():
         tmp = Path(tempfile.mkdtemp(prefix="solver-"))
         model, shape = _model(name)
-        path = finn_flow.export_qonnx(model, tmp / "m.onnx", input_shape=shape, log_path=tmp / "log")
+        path = export_qonnx(model, tmp / "m.onnx", input_shape=shape, log_path=tmp / "log")
 
         def finn_judge(folding: dict | None = None, target: float | None = None) -> object:
-            with finn_flow._captured(tmp / "log"):
-                folded, cfg = finn_flow.fold(hw, clock_ns=CLOCK, folding=folding, target_fps=target)
-                return finn_flow.analyse(folded, board_name="U280", clock_ns=CLOCK)[0]
+            with captured(tmp / "log"):
+                folded, cfg = fold(hw, clock_ns=CLOCK, folding=folding, target_fps=target)
+                return analyse(folded, board_name="U280", clock_ns=CLOCK)[0]
 
-        with finn_flow._captured(tmp / "log"):
-            hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp)
-            base, _ = finn_flow.fold(hw, clock_ns=CLOCK, target_fps=1000)
+        with captured(tmp / "log"):
+            hw = to_hw_graph(path, part=PART, work_dir=tmp)
+            base, _ = fold(hw, clock_ns=CLOCK, target_fps=1000)
         graph = graph_from_finn(base)
         tables = est.option_tables(graph, PART, est.FoldingLimits(wwidth_max=None))
         fastest = (1e9 / CLOCK) / est.solver.fastest_cycles(tables)

@@ -4,7 +4,7 @@ CNV w2a2 full size (Brevitas, exported to QONNX, converted by FINN once), U280, 
 estimators' hardware front (estimators/front.py) over every reachable bottleneck cycle count x
 three weight-memory styles (block, distributed, ultra; option tables built once per network).
 Then five designs spread over the front are applied in FINN, each with its folding config and
-the project's FINN estimate flow (dse/finn_flow.py: ApplyConfig, minimize bit widths, FINN's
+the project's FINN estimate flow (dse/finn/: ApplyConfig, minimize bit widths, FINN's
 cycle/resource/performance analyses), and FINN's figures are compared with ours; FINN's time per
 design is printed beside ours.
 Usage: python benchmarks/front_speed.py [--points 5] [--repeats 5] [--wwidth-max 36]
@@ -39,8 +39,9 @@ def main() -> None:
     import torch
 
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import analyse, export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from dse.models.cnv import CNVConfig, build_cnv
     from estimators.front import hardware_front
 
@@ -48,11 +49,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="front-speed-"))
     log = tmp / "finn.log"
     torch.manual_seed(0)
-    model = finn_flow.export_qonnx(build_cnv(CNVConfig(weight_bits=2, act_bits=2)), tmp / "cnv.onnx",
-                                   input_shape=(1, 3, 32, 32), log_path=log)
-    with finn_flow._captured(log):
+    model = export_qonnx(build_cnv(CNVConfig(weight_bits=2, act_bits=2)), tmp / "cnv.onnx",
+                         input_shape=(1, 3, 32, 32), log_path=log)
+    with captured(log):
         t0 = time.perf_counter()
-        hw = finn_flow.to_hw_graph(model, part=board.part, work_dir=tmp)
+        hw = to_hw_graph(model, part=board.part, work_dir=tmp)
         convert_s = time.perf_counter() - t0
     graph = graph_from_finn(hw)
 
@@ -86,10 +87,10 @@ def main() -> None:
     for i in picks:
         d = designs[i]
         config = est.folding_config(d.graph)
-        with finn_flow._captured(log):
+        with captured(log):
             t0 = time.perf_counter()
-            folded, _ = finn_flow.fold(hw, clock_ns=CLOCK_NS, folding=config, mvau_wwidth_max=wwidth or 8191)
-            finn, _ = finn_flow.analyse(folded, board_name=BOARD, clock_ns=CLOCK_NS)
+            folded, _ = fold(hw, clock_ns=CLOCK_NS, folding=config, mvau_wwidth_max=wwidth or 8191)
+            finn, _ = analyse(folded, board_name=BOARD, clock_ns=CLOCK_NS)
             finn_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(100):

@@ -109,8 +109,9 @@ def main() -> None:
     import torch
 
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from finn.util.settings import initialize_dummy_settings
 
     board = est.get_board(BOARD)
@@ -124,9 +125,9 @@ def main() -> None:
     for name, net, shape in _networks():
         torch.manual_seed(0)
         t0 = time.perf_counter()
-        qonnx = finn_flow.export_qonnx(net, tmp / f"{name.replace(' ', '_')}.onnx", input_shape=shape, log_path=log)
-        with finn_flow._captured(log):
-            hw = finn_flow.to_hw_graph(qonnx, part=board.part, work_dir=tmp)
+        qonnx = export_qonnx(net, tmp / f"{name.replace(' ', '_')}.onnx", input_shape=shape, log_path=log)
+        with captured(log):
+            hw = to_hw_graph(qonnx, part=board.part, work_dir=tmp)
         convert_s = time.perf_counter() - t0
         graph = graph_from_finn(hw)
         tables = est.option_tables(graph, board.part, limits)
@@ -160,8 +161,8 @@ def main() -> None:
             if not d.met:
                 continue
             config = est.folding_config(d.graph)
-            with finn_flow._captured(log):
-                folded, _ = finn_flow.fold(hw, clock_ns=CLOCK_NS, folding=config, mvau_wwidth_max=8191)
+            with captured(log):
+                folded, _ = fold(hw, clock_ns=CLOCK_NS, folding=config, mvau_wwidth_max=8191)
             mine = graph_from_finn(folded)  # what finn-plus partitions: FINN's folded graph, bit widths minimized
             ours_t, ours = [], None
             for _ in range(args.repeats):
@@ -169,7 +170,7 @@ def main() -> None:
                 ours = est.partition(mine, board, cards=k, clock_ns=CLOCK_NS, exact=True)
                 ours_t.append(time.perf_counter() - t0)
             assert ours is not None
-            with finn_flow._captured(log):
+            with captured(log):
                 if not warmed:
                     _finn_partition(folded, k, tmp)
                     warmed = True
@@ -182,7 +183,7 @@ def main() -> None:
             cuts = [j for j in range(1, len(names)) if mapping[names[j]] != mapping[names[j - 1]]]
             theirs = est.assess(mine, board, cuts, clock_ns=CLOCK_NS)
             ours_map = {n: c.index for c in ours.cards for n in c.layers} if ours.feasible else {}
-            with finn_flow._captured(log):
+            with captured(log):
                 ours_finn = _finn_balance(folded, board.part, ours_map, k) if ours.feasible else float("nan")
                 theirs_finn = _finn_balance(folded, board.part, mapping, k)
             rep.say(f"{k:>3}{len(names):>6}{ours_s * 1e3:>9.2f}{finn_s * 1e3:>10.1f}{finn_s / ours_s:>9.0f}"

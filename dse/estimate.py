@@ -50,30 +50,6 @@ def _check_folding_types(folding: dict[str, Any]) -> None:
                 raise ConfigError(f"folding config: {node}.{key} must be a positive integer, got {shorten(value)}")
 
 
-def _load_hw_graph(model_path: Path, part: str, work_dir: Path, log_path: Path) -> Any:
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from dse import finn_flow
-
-    if not model_path.exists():
-        raise ConfigError(f"model not found: {model_path}")
-    try:
-        model = ModelWrapper(str(model_path))
-    except Exception as err:  # onnx raises DecodeError and friends
-        raise ConfigError(f"{model_path} is not an ONNX model: {err}") from None
-    if not model.model.opset_import or not model.graph.node:
-        raise ConfigError(f"{model_path} is not an ONNX model (no graph or opset; empty file?)")
-    if model.graph.node and all(n.op_type.endswith(("_hls", "_rtl")) for n in model.graph.node):
-        return model  # already a specialized FINN dataflow graph
-    try:
-        with finn_flow._captured(log_path):
-            return finn_flow.to_hw_graph(model_path, part=part, work_dir=work_dir)
-    except (ConfigError, OSError):
-        raise
-    except Exception as err:  # FINN raises plain exceptions on graphs it cannot map; it is the user's model
-        raise ConfigError(f"FINN cannot map {model_path.name} to HW layers: {err}") from None
-
-
 def _cap_words(layers: tuple[str, ...], wwidth_max: int | None) -> str:
     """' (... capped ...)' naming the layers the SIMD x weight bits cap holds back; '' if none."""
     if not layers:
@@ -96,8 +72,11 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
     import tempfile
 
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn.estimate_reports import analyse
+    from dse.finn.folding import fold
+    from dse.finn.graph import graph_from_finn
+    from dse.finn.hw_graph import load_hw_graph
 
     if sum(x is not None and x is not False for x in (folding, target_fps, fit or None)) > 1:
         raise ConfigError("give at most one of --folding, --target-fps and --fit")
@@ -111,7 +90,7 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="finn-dse-est-") as tmp:
         log = log_path or Path(tmp) / "finn.log"
-        hw = _load_hw_graph(Path(model_path), dev.part, Path(tmp), log)
+        hw = load_hw_graph(Path(model_path), dev.part, Path(tmp), log)
         graph = graph_from_finn(hw)
         limits = est.FoldingLimits(wwidth_max=wwidth_max)
         placed: Any = None  # estimators.Partition over the cards, with --fpgas
@@ -218,9 +197,9 @@ def estimate_model(model_path: Path, *, board: str = "U280", clock_ns: float = 5
                 "totals": {"lut": full.lut, "bram18": full.bram18, "uram": full.uram, "dsp": full.dsp},
             }
         if compare_finn:
-            with finn_flow._captured(log):
-                folded, _ = finn_flow.fold(hw, clock_ns=clock_ns, folding=config)
-                finn_est, _ = finn_flow.analyse(folded, board_name=board, clock_ns=clock_ns)
+            with captured(log):
+                folded, _ = fold(hw, clock_ns=clock_ns, folding=config)
+                finn_est, _ = analyse(folded, board_name=board, clock_ns=clock_ns)
             data["finn"] = {
                 "nodes": [{"name": n.name, "cycles": n.cycles, "lut": n.lut, "bram18": n.bram18, "uram": n.uram,
                            "dsp": n.dsp} for n in finn_est.layers],

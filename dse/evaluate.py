@@ -144,14 +144,15 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     attrs["test_accuracy"] = result.test_accuracy
 
     # 3. export + FINN -----------------------------------------------------------------------
-    from dse import finn_flow
+    from dse.finn.flow import estimate as finn_estimate
+    from dse.finn.qonnx_export import export_qonnx
 
     if ev.export_model or ev.finn_confirm:
         stage("export")
         t0 = time.perf_counter()
-        finn_flow.export_qonnx(model, files.model, input_shape=family.input_shape(point, ModelIO.of(spec)),
-                               log_path=files.log,
-                               input_datatype=spec.input_datatype)
+        export_qonnx(model, files.model, input_shape=family.input_shape(point, ModelIO.of(spec)),
+                     log_path=files.log,
+                     input_datatype=spec.input_datatype)
         seconds["export"] = time.perf_counter() - t0
     figures = dict(estimates)
     attrs["estimate_source"] = "estimators"
@@ -159,9 +160,9 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
         stage("finn")
         t0 = time.perf_counter()
         hw = spec.hardware
-        finn = finn_flow.estimate(files.model, board=hw.board, clock_ns=point.clock_ns, folding=folding,
-                                  mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log,
-                                  reports_dir=files.finn_reports)
+        finn = finn_estimate(files.model, board=hw.board, clock_ns=point.clock_ns, folding=folding,
+                             mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log,
+                             reports_dir=files.finn_reports)
         seconds["finn"] = time.perf_counter() - t0
         f = finn.estimate
         from estimators import check_fit, energy_per_inference_uj, get_board

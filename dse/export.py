@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dse.artifacts import StudyLayout, TrialFiles, naming, write_atomic, write_json
 from dse.build_script import build_instructions, write_build_script
 from dse.errors import ConfigError
+from dse.finn.build_config import check_build_config
 
 if TYPE_CHECKING:
     import optuna
@@ -84,19 +85,8 @@ def build_config(*, board: str, clock_ns: float, mvau_wwidth_max: int, vitis_pla
         config[key] = value
     if partitioning is not None:
         config["partitioning_configuration"] = dict(partitioning)
-    _check_with_finn(config)
+    check_build_config(config)
     return config
-
-
-def _check_with_finn(config: dict[str, Any]) -> None:
-    """Let finn-plus's DataflowBuildConfig validate the options (unknown keys, wrong values)."""
-    import yaml
-    from finn.builder.build_dataflow_config import DataflowBuildConfig
-
-    try:
-        DataflowBuildConfig.from_yaml(yaml.safe_dump(config))
-    except Exception as err:  # mashumaro raises several types; the message names the field
-        raise ConfigError(f"build options rejected by finn-plus's DataflowBuildConfig: {err}") from None
 
 
 def partitioning_configuration(p: Partition) -> dict[str, Any]:
@@ -273,16 +263,17 @@ def _partition_design(model: Path, folding: dict[str, Any], *, board: str, clock
     import tempfile
 
     import estimators as est
-    from dse import finn_flow
+    from dse._quiet import captured
     from dse.errors import BackendError
-    from dse.finn_graph import graph_from_finn
+    from dse.finn.graph import graph_from_finn
+    from dse.finn.hw_graph import to_hw_graph
 
     dev = est.get_board(board)
     with tempfile.TemporaryDirectory(prefix="finn-dse-export-") as tmp:
         log = Path(tmp) / "finn.log"
         try:
-            with finn_flow._captured(log):
-                hw = finn_flow.to_hw_graph(model, part=dev.part, work_dir=Path(tmp))
+            with captured(log):
+                hw = to_hw_graph(model, part=dev.part, work_dir=Path(tmp))
         except Exception as err:  # FINN raises plain exceptions; the bundle is not written
             raise BackendError(f"FINN could not convert trial {trial}'s model for partitioning: {err}") from None
         graph = est.apply_folding_config(graph_from_finn(hw), folding)

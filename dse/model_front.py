@@ -81,8 +81,8 @@ def model_front(model: str | Path, *, board: str = "U280", clock_ns: Sequence[fl
     import time
 
     import estimators as est
-    from dse.estimate import _load_hw_graph
-    from dse.finn_graph import graph_from_finn
+    from dse.finn.hw_graph import load_hw_graph
+    from dse.finn.graph import graph_from_finn
     from estimators.front import hardware_front
     from estimators.knobs import RAM_STYLES
 
@@ -107,7 +107,7 @@ def model_front(model: str | Path, *, board: str = "U280", clock_ns: Sequence[fl
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="finn-dse-front-") as tmp:
         try:
-            hw = _load_hw_graph(path, dev.part, Path(tmp), Path(tmp) / "finn.log")
+            hw = load_hw_graph(path, dev.part, Path(tmp), Path(tmp) / "finn.log")
         except ConfigError:
             raise
         except Exception as err:  # FINN raises plain exceptions on models it cannot convert
@@ -127,7 +127,7 @@ def model_front(model: str | Path, *, board: str = "U280", clock_ns: Sequence[fl
 
 
 def _estimate_dict(d: HardwareDesign) -> dict[str, Any]:
-    """FINN's HardwareEstimate shape (dse.finn_flow), from the estimators, with the design id."""
+    """FINN's HardwareEstimate shape (dse.finn.estimate_reports), from the estimators, with the design id."""
     import estimators as est
 
     e = est.estimate_graph(d.graph, est.get_board(d.fit.board).part, clock_ns=d.clock_ns)

@@ -261,11 +261,11 @@ def _deferred_before(study: optuna.Study, key: str, number: int) -> bool:
 def _figures_with_finn(model: Path, s: Screening, spec: StudySpec, files: TrialFiles,
                        folding: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[float]]]:
     """FINN's estimate flow on one design: (figures, estimate.json content, disagreements)."""
-    from dse import finn_flow
+    from dse.finn.flow import estimate as finn_estimate
 
     hw = spec.hardware
-    finn = finn_flow.estimate(model, board=hw.board, clock_ns=s.estimate.clock_ns, folding=folding,
-                              mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log, reports_dir=files.finn_reports)
+    finn = finn_estimate(model, board=hw.board, clock_ns=s.estimate.clock_ns, folding=folding,
+                         mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log, reports_dir=files.finn_reports)
     f = finn.estimate
     fit = est.check_fit(est.Resources(lut=f.lut, bram18=f.bram18, uram=f.uram, dsp=f.dsp), est.get_board(hw.board),
                         safety_margin=spec.limits.fit_margin)
@@ -410,13 +410,13 @@ def _train(point: DesignPoint, spec: StudySpec, nfiles: TrialFiles, *, seed: int
         return record
     ev = spec.evaluation
     if ev.export_model or ev.finn_confirm:
-        from dse import finn_flow
+        from dse.finn.qonnx_export import export_qonnx
 
         stage("export")
         t0 = time.perf_counter()
         tmp_model = nfiles.model.with_name(f".model.{os.getpid()}.onnx")
-        finn_flow.export_qonnx(trained.model, tmp_model, input_shape=trained.family.input_shape(point, ModelIO.of(spec)),
-                               log_path=nfiles.log, input_datatype=spec.input_datatype)
+        export_qonnx(trained.model, tmp_model, input_shape=trained.family.input_shape(point, ModelIO.of(spec)),
+                     log_path=nfiles.log, input_datatype=spec.input_datatype)
         os.replace(tmp_model, nfiles.model)
         seconds["export"] = time.perf_counter() - t0
     return record

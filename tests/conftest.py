@@ -38,14 +38,14 @@ def assert_bundle_reproduces_estimates(out: Path, trial: int) -> None:
 
     from finn.builder.build_dataflow_config import DataflowBuildConfig
 
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
 
     cfg = DataflowBuildConfig.construct_from(out / "build.yaml")
     recorded = json.loads((out / "estimates.json").read_text())
     assert recorded["trial"] == trial
     folding = json.loads((out / "folding_config.json").read_text())
-    again = finn_flow.estimate(out / "model.onnx", board=cfg.board, clock_ns=cfg.synth_clk_period_ns,
-                               folding=folding, mvau_wwidth_max=cfg.mvau_wwidth_max)
+    again = finn_estimate(out / "model.onnx", board=cfg.board, clock_ns=cfg.synth_clk_period_ns,
+                          folding=folding, mvau_wwidth_max=cfg.mvau_wwidth_max)
     assert {**again.estimate.to_dict(), "source": "finn"} == recorded["hardware"]
 
 
@@ -71,13 +71,13 @@ def tfc_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small QONNX TFC (784-64-64-10, w2a2) exported from Brevitas, for `finn-dse estimate` tests."""
     import torch
 
-    from dse import finn_flow
+    from dse.finn import export_qonnx
     from dse.models.tfc import TFCConfig, build_tfc
 
     torch.manual_seed(3)
     path = tmp_path_factory.mktemp("est") / "tfc.onnx"
-    return finn_flow.export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
-                                  input_shape=(1, 784))
+    return export_qonnx(build_tfc(TFCConfig(hidden=(64, 64), weight_bits=2, act_bits=2)), path,
+                        input_shape=(1, 784))
 
 
 def estimate_json(*args: str) -> dict[str, Any]:

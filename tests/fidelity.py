@@ -14,13 +14,14 @@ def assert_matches_finn(qonnx_path: Path, work_dir: Path, *, n_foldings: int, se
     DSP must be equal and LUT within 1% (FINN's own figures of the nodes whose LUTs we count from
     their structure, NodeCost.finn); max cycles, critical path and bottleneck equal."""
     import estimators as est
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import analyse, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
 
     log = work_dir / "finn.log"
-    with finn_flow._captured(log):
-        hw = finn_flow.to_hw_graph(qonnx_path, part=PART, work_dir=work_dir)
-        base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=1000)
+    with captured(log):
+        hw = to_hw_graph(qonnx_path, part=PART, work_dir=work_dir)
+        base, _ = fold(hw, clock_ns=5.0, target_fps=1000)
     graph = graph_from_finn(base)
     tables = est.option_tables(graph, PART, est.FoldingLimits(wwidth_max=None))
     rng = np.random.default_rng(seed)
@@ -29,9 +30,9 @@ def assert_matches_finn(qonnx_path: Path, work_dir: Path, *, n_foldings: int, se
         choice = [int(rng.integers(len(t))) for t in tables]
         ours = est.folding.apply_choice(graph, tables, choice)
         mine = est.estimate_graph(ours, PART, clock_ns=5.0)
-        with finn_flow._captured(log):
-            folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
-            finn, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+        with captured(log):
+            folded, _ = fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+            finn, _ = analyse(folded, board_name="U280", clock_ns=5.0)
         assert list(mine.names) == [layer.name for layer in finn.layers]
         for name, model, theirs in zip(mine.names, mine.costs, finn.layers):
             cost = model.finn_figures  # FINN's figures where a structural model counts more LUTs

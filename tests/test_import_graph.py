@@ -1,6 +1,6 @@
 """The house's seams hold: no import cycle among the project's modules (function-local imports
 count too: they still tie the modules together), the read side never imports the study runner,
-and estimators/ and search_spaces/ stay below dse/."""
+estimators/ and search_spaces/ stay below dse/, and only dse/finn/ imports finn or qonnx."""
 from __future__ import annotations
 
 import ast
@@ -17,27 +17,36 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _files() -> dict[str, Path]:
+    return {_module(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _imported_names(mod: str, path: Path) -> set[str]:
+    """Every absolute name a module imports, at module level, inside functions or under TYPE_CHECKING."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            names.update([base] + [f"{base}.{a.name}" for a in node.names])
+    return names
+
+
 def _graph() -> dict[str, set[str]]:
-    files = {_module(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    files = _files()
     graph: dict[str, set[str]] = {m: set() for m in files}
     for mod, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-                names = [base] + [f"{base}.{a.name}" for a in node.names]
-            for name in names:
-                # The deepest project module the import names (a package's __init__ counts as itself).
-                while name and name not in files:
-                    name = name.rpartition(".")[0]
-                if name and name != mod:
-                    graph[mod].add(name)
+        for name in _imported_names(mod, path):
+            # The deepest project module the import names (a package's __init__ counts as itself).
+            while name and name not in files:
+                name = name.rpartition(".")[0]
+            if name and name != mod:
+                graph[mod].add(name)
     return graph
 
 
@@ -113,3 +122,30 @@ def test_lower_floors_never_import_dse() -> None:
     bad = {m: sorted(d for d in deps if d.split(".")[0] == "dse")
            for m, deps in graph.items() if m.split(".")[0] in ("estimators", "search_spaces")}
     assert {m: d for m, d in bad.items() if d} == {}
+
+
+FINN_ROOM = "dse.finn"
+
+
+def _finn_imports() -> dict[str, list[str]]:
+    """Modules of dse/ outside dse/finn/ that import finn or qonnx, with what they import."""
+    return {mod: sorted(n for n in _imported_names(mod, path) if n.split(".")[0] in ("finn", "qonnx"))
+            for mod, path in _files().items()
+            if mod.split(".")[0] == "dse" and mod != FINN_ROOM and not mod.startswith(FINN_ROOM + ".")}
+
+
+def test_only_the_finn_room_imports_finn_or_qonnx() -> None:
+    bad = {m: names for m, names in _finn_imports().items() if names}
+    assert bad == {}, f"import finn/qonnx only in dse/finn/: {bad}"
+
+
+def test_the_finn_room_check_sees_a_function_local_import(tmp_path: Path) -> None:
+    """The checker itself: a qonnx import inside a function, a plain `import finn` and a TYPE_CHECKING one count."""
+    path = tmp_path / "m.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import finn.util\n"
+                    "def f():\n    from qonnx.core.modelwrapper import ModelWrapper\n    import finnish\n",
+                    encoding="utf-8")
+    found = {n.split(".")[0] for n in _imported_names("dse.m", path)}
+    assert {"finn", "qonnx"} <= found and "finnish" in found
+    assert sorted(n for n in _imported_names("dse.m", path) if n.split(".")[0] in ("finn", "qonnx")) == [
+        "finn.util", "qonnx.core.modelwrapper", "qonnx.core.modelwrapper.ModelWrapper"]

@@ -8,7 +8,7 @@ them, so a job needs no database access and a controller restart loses nothing.
 
 Job kinds and modes:
 - build / ``estimate-only``: FINN's flow up to the estimate reports on the bundle's model and
-  folding (dse.finn_flow, no Vivado), FINN's report files in ``out/report``. Labelled as such:
+  folding (dse.finn.flow, no Vivado), FINN's report files in ``out/report``. Labelled as such:
   never synthesized.
 - build / ``full``: checks for Vivado, Vitis and XRT, then ``finn build --batch build.yaml
   model.onnx`` in a copy of the bundle; synthesized only if FINN left a synthesis report.
@@ -55,16 +55,16 @@ def _build_config(bundle: Path) -> dict[str, Any]:
 
 
 def run_estimate_only(spec: dict[str, Any], job_dir: Path) -> dict[str, Any]:
-    from dse import finn_flow
+    from dse.finn.flow import estimate as finn_estimate
 
     bundle = Path(spec["bundle"])
     out = Path(spec["output_dir"])
     cfg = _build_config(bundle)
     folding = json.loads((bundle / "folding_config.json").read_text())
     t0 = time.time()
-    result = finn_flow.estimate(bundle / "model.onnx", board=str(cfg["board"]), clock_ns=float(cfg["synth_clk_period_ns"]),
-                                folding=folding, mvau_wwidth_max=int(cfg.get("mvau_wwidth_max", 36)),
-                                log_path=job_dir / "finn.log", reports_dir=out / "report")
+    result = finn_estimate(bundle / "model.onnx", board=str(cfg["board"]), clock_ns=float(cfg["synth_clk_period_ns"]),
+                           folding=folding, mvau_wwidth_max=int(cfg.get("mvau_wwidth_max", 36)),
+                           log_path=job_dir / "finn.log", reports_dir=out / "report")
     e = result.estimate
     write_json(out / "estimate.json", {**e.to_dict(), "source": ESTIMATE_ONLY_NOTE})
     figures = {"lut": e.lut, "bram18": e.bram18, "uram": e.uram, "dsp": e.dsp, "fps": e.fps,

@@ -18,8 +18,8 @@ returns a network that
 
 `load_user_model` imports and calls the function, then `check_user_model` verifies the result
 in PyTorch (milliseconds); `estimate_user_model` exports it and runs FINN's estimate flow
-(seconds), which is where unsupported topologies show up. Every breach is a
-`dse.errors.ConfigError` of one line naming the ref and what is broken: the user fixes the
+(seconds, in dse.finn.user_model), which is where unsupported topologies show up. Every breach
+is a `dse.errors.ConfigError` of one line naming the ref and what is broken: the user fixes the
 model, so it is the user's error, not the tool's. In particular a model FINN cannot map is a
 ConfigError and not a BackendError: a study catches BackendError per trial and carries on, which
 for a model that can never map would only fail every trial.
@@ -35,17 +35,14 @@ import inspect
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dse.errors import BackendError, ConfigError
+from dse.errors import ConfigError
+from dse.finn.user_model import UserModelEstimate
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from dse.finn_flow import FinnResult
-    from estimators.graph import DataflowGraph
 
 USER_MODEL_KEYWORDS = ("weight_bits", "act_bits", "num_classes")
 MAX_ACT_BITS = 8  # FINN turns quantized activations of up to 8 bits into thresholds
@@ -56,39 +53,6 @@ _PLAIN_WEIGHT = {"Linear": "QuantLinear", "Conv1d": "QuantConv1d", "Conv2d": "Qu
                  "ConvTranspose2d": "QuantConvTranspose2d"}
 _PLAIN_ACT = ("ReLU", "ReLU6", "LeakyReLU", "Hardtanh", "Tanh", "Sigmoid", "GELU", "SiLU", "ELU",
               "Softmax", "LogSoftmax", "Hardswish", "Mish")
-# Hints for ONNX ops FINN leaves unmapped (outside the dataflow partition).
-_UNMAPPED_HINTS = {
-    "GlobalAveragePool": "no global average pool: reduce the image to 1x1 with strides (see dse/models/mobilenet.py)",
-    "ReduceMean": "no global average pool: reduce the image to 1x1 with strides (see dse/models/mobilenet.py)",
-    "AveragePool": "use Brevitas TruncAvgPool2d or a max-pool on quantized activations",
-    "Quant": "a quantizer FINN cannot turn into thresholds (activations above 8 bits, or a float op before it)",
-    "Relu": "a float activation: use a Brevitas quant activation",
-    "Sigmoid": "a float activation: use a Brevitas quant activation",
-    "Tanh": "a float activation: use a Brevitas quant activation",
-    "Softmax": "return logits, not probabilities",
-    "Add": ("float arithmetic FINN cannot absorb (a residual add, or a bias on the classifier: FINN-DSE maps "
-            "a bias on a single output, num_classes 2 with one logit; with several outputs drop the bias)"),
-    "Mul": "float arithmetic FINN cannot absorb (a scale between layers that no threshold follows)",
-    "Reshape": "flatten only where the spatial size is 1x1",
-    "Transpose": "flatten only where the spatial size is 1x1",
-    "MatMul": "a weight layer FINN cannot map (float or unquantized input?)",
-    "Conv": "a conv FINN cannot lower (float or unquantized input?)",
-    "LogSoftmax": "return logits, not probabilities",
-    "Erf": "a float activation: use a Brevitas quant activation",
-    "Exp": "a float activation: use a Brevitas quant activation",
-}
-# Ops FINN's estimate flow never maps: if the exported QONNX holds one, it is the likely culprit.
-_NEVER_MAPPED = ("GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Erf", "Exp")
-
-
-@dataclass(frozen=True, slots=True)
-class UserModelEstimate:
-    """What FINN made of a user model: the exported QONNX file, FINN's unfolded dataflow graph as
-    estimator records (what the fast estimators work on) and FINN's folded estimate."""
-
-    qonnx_path: Path
-    graph: DataflowGraph
-    finn: FinnResult
 
 
 def _one_line(text: object) -> str:
@@ -330,23 +294,6 @@ def _dummy_batch(shape: tuple[int, ...], datatype: str) -> Any:
     return torch.randint(rng[0], rng[1] + 1, shape, generator=gen).float()
 
 
-def _hints(message: str, qonnx_path: Path) -> str:
-    """``message`` plus hints for the ONNX op types FINN listed as unmapped or, failing that,
-    for the ops in the exported model that FINN never maps."""
-    found = re.search(r"could not map: \[(.*?)\]", message)
-    ops = re.findall(r"'([A-Za-z]+)'", found.group(1)) if found else []
-    if not ops:
-        try:
-            import onnx
-
-            exported = {n.op_type for n in onnx.load(str(qonnx_path), load_external_data=False).graph.node}
-            ops = [op for op in _NEVER_MAPPED if op in exported]
-        except Exception:  # the hint is a courtesy; the error stands without it
-            ops = []
-    hints = dict.fromkeys(f"{op}: {_UNMAPPED_HINTS[op]}" for op in ops if op in _UNMAPPED_HINTS)
-    return f"{message}; {'; '.join(hints)}" if hints else message
-
-
 def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", board: str = "U280",
                         clock_ns: float = 5.0, target_fps: float = 10_000.0,
                         input_datatype: str = "UINT8") -> UserModelEstimate:
@@ -357,63 +304,12 @@ def estimate_user_model(model: Any, work_dir: Path, *, ref: str = "<model>", boa
     is a ConfigError naming the ref, the unmapped layers with a hint, and FINN's log
     (``work_dir/finn.log``).
     """
-    from dse import finn_flow
-    from dse._quiet import captured
-    from dse.finn_graph import graph_from_finn
-    from estimators.devices import get_board
+    from dse.finn.user_model import map_user_model
 
     shape = _input_shape(model, ref)
-    part = get_board(board).part  # an unknown board is the caller's ConfigError, not the model's
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log = work_dir / "finn.log"
-    try:
-        path = finn_flow.export_qonnx(model, work_dir / "user_model.onnx", input_shape=(1, *shape), log_path=log,
-                                      input_datatype=input_datatype)
-    except Exception as err:
-        raise _fail(ref, f"Brevitas cannot export it to QONNX: {type(err).__name__}: {err} (log: {log})") from err
-    try:
-        with captured(log):
-            hw = finn_flow.to_hw_graph(path, part=part, work_dir=work_dir / "finn")
-            first = hw.graph.node[0].op_type if hw.graph.node else "nothing"
-            last = hw.graph.node[-1].op_type if hw.graph.node else "nothing"
-            in_type = hw.get_tensor_datatype(hw.graph.input[0].name).name
-            binary = finn_flow.output_width(model, (1, *shape)) == 1
-            folded, folding = finn_flow.fold(hw, clock_ns=clock_ns, target_fps=target_fps)
-            estimate, reports = finn_flow.analyse(folded, board_name=board, clock_ns=clock_ns)
-    except (BackendError, ConfigError) as err:
-        raise _fail(ref, f"FINN cannot map it: {_hints(str(err), path)} (log: {log})") from err
-    except Exception as err:  # FINN raises plain exceptions from deep inside its transformations
-        what = _hints(f"{type(err).__name__}: {err}", path)
-        raise _fail(ref, f"FINN's estimate flow failed on it: {what} (log: {log})") from err
-    if first.startswith("Thresholding") and input_datatype != "FLOAT32":
-        raise _fail(ref, "the first hardware layer is a Thresholding on the raw input: remove the input "
-                         "quantizer and scale the UINT8 pixels inside the model (x * (1 / 255))")
-    out_type = hw.get_tensor_datatype(hw.graph.output[0].name) if hw.graph.output else None
-    if binary:
-        if out_type is None or out_type.bitwidth() != 1:
-            what = _hints(f"FINN's dataflow graph ends at a {last} with a {out_type} output, not the 1-bit class "
-                          "of the sign FINN-DSE puts on the single logit: the layers after it were not mapped to "
-                          "hardware", path)
-            raise _fail(ref, f"{what} (log: {log})")
-    elif not last.startswith("LabelSelect"):
-        # FINN left the tail of the network (and the appended TopK) outside the partition.
-        what = _hints(f"FINN's dataflow graph ends at a {last}, not at the LabelSelect of the appended TopK: "
-                      "the layers after it were not mapped to hardware", path)
-        biased = _biased_classifier(model)
-        if biased is not None:
-            what += (f"; the classifier {biased} has a bias, a per-class Add FINN cannot absorb into the TopK: "
-                     "drop it (bias=False), or for num_classes 2 return one logit (a bias is fine there)")
-        raise _fail(ref, f"{what} (log: {log})")
-    # Bipolar inputs into 1-bit weights become XNOR-popcount: FINN then streams them as BINARY bits (1 = +1).
-    if in_type != input_datatype and not (input_datatype == "BIPOLAR" and in_type == "BINARY"):
-        raise _fail(ref, f"FINN's dataflow graph starts from a {in_type} tensor, not the {input_datatype} input: "
-                         "the layers before it were not mapped to hardware")
-    try:
-        graph = graph_from_finn(hw)
-    except KeyError as err:
-        raise _fail(ref, f"FINN maps it, but FINN-DSE's estimators cannot read it: {err.args[0]}") from err
-    return UserModelEstimate(qonnx_path=path, graph=graph,
-                             finn=finn_flow.FinnResult(estimate, folding, reports))
+    return map_user_model(model, work_dir, input_shape=shape, fail=lambda what: _fail(ref, what),
+                          biased_classifier=_biased_classifier(model), board=board, clock_ns=clock_ns,
+                          target_fps=target_fps, input_datatype=input_datatype)
 
 
 __all__ = ["MAX_ACT_BITS", "USER_MODEL_KEYWORDS", "UserModelEstimate", "check_user_model",

@@ -3,7 +3,7 @@
     LC_ALL=C python -m tests.dse.finn_multi_fpga_steps BUNDLE OUT.json   (run in a scratch folder)
 
 The bundle's build.yaml (read by DataflowBuildConfig) drives FINN's estimate steps on the
-bundle's model.onnx with its folding_config.json (dse.finn_flow's mirror of finn-plus's
+bundle's model.onnx with its folding_config.json (dse.finn's mirror of finn-plus's
 estimate_only_dataflow_steps: importing finn-plus's builder module itself needs Vivado's XSI);
 then what the build does before synthesis, without the parts that need
 Vivado/Vitis HLS: FIFOs and width converters as step_set_fifo_depths inserts them (its
@@ -52,12 +52,12 @@ def main(bundle: Path, out: Path) -> None:
     def names(m: ModelWrapper) -> ModelWrapper:
         return m.transform(GiveUniqueNodeNamesRecursive()).transform(GiveReadableTensorNames())
 
-    from dse import finn_flow
+    from dse.finn import fold, to_hw_graph
 
-    hw = finn_flow.to_hw_graph(bundle / "model.onnx", part=part, work_dir=Path("convert").resolve())
+    hw = to_hw_graph(bundle / "model.onnx", part=part, work_dir=Path("convert").resolve())
     assert cfg.folding_config_file is not None
-    model, _ = finn_flow.fold(hw, clock_ns=cfg.synth_clk_period_ns,
-                              folding=json.loads(Path(cfg.folding_config_file).read_text()))
+    model, _ = fold(hw, clock_ns=cfg.synth_clk_period_ns,
+                    folding=json.loads(Path(cfg.folding_config_file).read_text()))
     estimated = [n.name for n in model.graph.node]
     # step_set_fifo_depths (force_minimal_fifos branch)
     model = model.transform(InsertDWC()).transform(InsertFIFO(create_shallow_fifos=True))

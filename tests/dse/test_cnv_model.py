@@ -22,14 +22,14 @@ def _expected_ops(weight_bits: int, act_bits: int) -> list[str]:
 def _estimate(tmp: Path, weight_bits: int, act_bits: int, **shape: tuple[int, ...]) -> object:
     import torch
 
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate, export_qonnx
     from dse.models.cnv import CNVConfig, build_cnv
 
     torch.manual_seed(0)
     model = build_cnv(CNVConfig(weight_bits=weight_bits, act_bits=act_bits, **shape))
     path = tmp / "cnv.onnx"
-    finn_flow.export_qonnx(model, path, input_shape=(1, 3, 32, 32), log_path=tmp / "export.log")
-    est = finn_flow.estimate(path, clock_ns=5.0, target_fps=10_000, log_path=tmp / "finn.log").estimate
+    export_qonnx(model, path, input_shape=(1, 3, 32, 32), log_path=tmp / "export.log")
+    est = finn_estimate(path, clock_ns=5.0, target_fps=10_000, log_path=tmp / "finn.log").estimate
     assert [layer.op_type for layer in est.layers] == _expected_ops(weight_bits, act_bits)
     assert sum(layer.op_type.startswith("MVAU") for layer in est.layers) == 9
     assert all(layer.cycles > 0 for layer in est.layers)

@@ -101,9 +101,9 @@ def test_family_cell_through_finn(family: str, w: int, a: int, ratio: float, tmp
 
     import torch
 
-    from dse import finn_flow
     from dse._quiet import captured
-    from dse.finn_graph import graph_from_finn
+    from dse.finn import analyse, export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from dse.pruning import plan_pruning, prune, pruned_config
     from estimators.mvau import MVAU
     from estimators.vvau import VVAU
@@ -122,12 +122,12 @@ def test_family_cell_through_finn(family: str, w: int, a: int, ratio: float, tmp
     small = pruned_config(cfg, plan)
 
     # One export and one conversion per cell; folding and the estimate analyses reuse it.
-    path = finn_flow.export_qonnx(model, tmp_path / "m.onnx", input_shape=(1, *shape),
-                                  log_path=tmp_path / "export.log")
+    path = export_qonnx(model, tmp_path / "m.onnx", input_shape=(1, *shape),
+                        log_path=tmp_path / "export.log")
     with captured(tmp_path / "finn.log"):
-        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp_path)
-        folded, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=fps)
-        estimate, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+        hw = to_hw_graph(path, part=PART, work_dir=tmp_path)
+        folded, _ = fold(hw, clock_ns=5.0, target_fps=fps)
+        estimate, _ = analyse(folded, board_name="U280", clock_ns=5.0)
     assert estimate.lut > 0 and estimate.fps > 0 and all(layer.cycles > 0 for layer in estimate.layers)
     assert estimate.layers[-1].op_type == "LabelSelect_hls"
 

@@ -12,14 +12,14 @@ pytestmark = pytest.mark.finn
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
     import torch
 
-    from dse import finn_flow
+    from dse.finn import export_qonnx
     from dse.models.tfc import TFCConfig, build_tfc
 
     w, a = request.param
     torch.manual_seed(0)
     model = build_tfc(TFCConfig(hidden=(64, 32), weight_bits=w, act_bits=a))
     path = tmp_path_factory.mktemp(f"w{w}a{a}") / "model.onnx"
-    finn_flow.export_qonnx(model, path, input_shape=(1, 784), log_path=path.with_suffix(".log"))
+    export_qonnx(model, path, input_shape=(1, 784), log_path=path.with_suffix(".log"))
     return path, w, a
 
 
@@ -32,11 +32,11 @@ def test_export_marks_uint8_input_and_topk(exported: tuple[Path, int, int]) -> N
 
 
 def test_estimate_matches_closed_forms(exported: tuple[Path, int, int], tmp_path: Path) -> None:
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
 
     path, w, _ = exported
-    result = finn_flow.estimate(path, clock_ns=5.0, target_fps=100_000, reports_dir=tmp_path / "rep",
-                                log_path=tmp_path / "finn.log")
+    result = finn_estimate(path, clock_ns=5.0, target_fps=100_000, reports_dir=tmp_path / "rep",
+                           log_path=tmp_path / "finn.log")
     est = result.estimate
     # FINN picks the DSP-based MVAU_rtl for a last layer without activation at >= 4 bits.
     assert [layer.op_type[:5] for layer in est.layers] == ["MVAU_"] * 3 + ["Label"]
@@ -57,28 +57,28 @@ def test_estimate_matches_closed_forms(exported: tuple[Path, int, int], tmp_path
 
 
 def test_folding_config_reproduces_estimate(exported: tuple[Path, int, int]) -> None:
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
 
     path = exported[0]
-    first = finn_flow.estimate(path, clock_ns=5.0, target_fps=300_000)
-    again = finn_flow.estimate(path, clock_ns=5.0, folding=first.folding)
+    first = finn_estimate(path, clock_ns=5.0, target_fps=300_000)
+    again = finn_estimate(path, clock_ns=5.0, folding=first.folding)
     assert again.estimate == first.estimate
 
 
 def test_higher_target_never_slower(exported: tuple[Path, int, int]) -> None:
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
 
     path = exported[0]
-    slow = finn_flow.estimate(path, clock_ns=5.0, target_fps=20_000).estimate
-    fast = finn_flow.estimate(path, clock_ns=5.0, target_fps=500_000).estimate
+    slow = finn_estimate(path, clock_ns=5.0, target_fps=20_000).estimate
+    fast = finn_estimate(path, clock_ns=5.0, target_fps=500_000).estimate
     assert fast.fps >= slow.fps and fast.lut >= slow.lut
 
 
 def test_broken_model_is_a_backend_error(tmp_path: Path) -> None:
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
     from dse.errors import BackendError
 
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx file")
     with pytest.raises(BackendError, match="FINN estimate flow failed"):
-        finn_flow.estimate(bad, target_fps=1000, log_path=tmp_path / "log")
+        finn_estimate(bad, target_fps=1000, log_path=tmp_path / "log")

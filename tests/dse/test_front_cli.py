@@ -18,8 +18,8 @@ def trained_onnx(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> 
     """TFC w2a2 trained briefly on real MNIST, exported to QONNX as a Brevitas user would."""
     import torch
 
-    from dse import finn_flow
     from dse.data import Split, load_mnist
+    from dse.finn import export_qonnx
     from dse.models.tfc import TFCConfig, build_tfc
     from dse.training import train
 
@@ -30,7 +30,7 @@ def trained_onnx(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> 
     result = train(model, sub, data.val, None, epochs=1, batch_size=100, lr=1e-2, seed=0)
     assert result.val_accuracy > 0.5  # it learned something: weights are not the random init
     path = tmp_path_factory.mktemp("front") / "tfc_trained.onnx"
-    return finn_flow.export_qonnx(model, path, input_shape=(1, 784))
+    return export_qonnx(model, path, input_shape=(1, 784))
 
 
 def test_front_of_a_trained_model_prints_writes_and_exports(trained_onnx: Path, tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_front_of_a_trained_model_prints_writes_and_exports(trained_onnx: Path, 
         assert d["id"] in proc.stdout  # and a row in the printed table
     # The exported bundles: FINN's own estimate flow, on the bundle's model, folding and clock,
     # gives the figures the front recorded for that design.
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate
 
     for n in (0, 2):
         bundle = out / f"bundle-{n}"
@@ -60,8 +60,8 @@ def test_front_of_a_trained_model_prints_writes_and_exports(trained_onnx: Path, 
         recorded = json.loads((bundle / "estimates.json").read_text())
         assert recorded["hardware_design_id"] == designs[n]["id"]
         folding = json.loads((bundle / "folding_config.json").read_text())
-        finn = finn_flow.estimate(bundle / "model.onnx", board="U280", clock_ns=5.0, folding=folding,
-                                  mvau_wwidth_max=cfg["mvau_wwidth_max"]).estimate
+        finn = finn_estimate(bundle / "model.onnx", board="U280", clock_ns=5.0, folding=folding,
+                             mvau_wwidth_max=cfg["mvau_wwidth_max"]).estimate
         hw = recorded["hardware"]
         assert finn.max_cycles == hw["max_cycles"] and finn.critical_path_cycles == hw["critical_path_cycles"]
         assert (finn.bram18, finn.uram, finn.dsp) == (hw["bram18"], hw["uram"], hw["dsp"])

@@ -87,16 +87,16 @@ def test_config_validation() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("bits", [(2, 2), (4, 4), (1, 2), MIXED], ids=lambda b: f"w{_id(b[0])}a{_id(b[1])}")
 def test_maps_to_vvau_and_estimators_match_finn(bits: tuple[Bits, Bits], tmp_path: Path) -> None:
-    from dse import finn_flow
+    from dse.finn import estimate as finn_estimate, export_qonnx
     from dse.models.mobilenet import MobileNetConfig
 
     w, a = bits
     cfg = MobileNetConfig(weight_bits=w, act_bits=a)
     blocks, classifier_bits = cfg.blocks, (cfg.layer_weight_bits[-1], cfg.layer_act_bits[-1])
-    path = finn_flow.export_qonnx(_model(w, a), tmp_path / "m.onnx", input_shape=(1, 3, 32, 32),
-                                  log_path=tmp_path / "export.log")
+    path = export_qonnx(_model(w, a), tmp_path / "m.onnx", input_shape=(1, 3, 32, 32),
+                        log_path=tmp_path / "export.log")
     # The whole flow (one dataflow partition, else estimate raises BackendError).
-    hw_est = finn_flow.estimate(path, clock_ns=5.0, target_fps=10_000, log_path=tmp_path / "finn.log").estimate
+    hw_est = finn_estimate(path, clock_ns=5.0, target_fps=10_000, log_path=tmp_path / "finn.log").estimate
     assert [layer.op_type for layer in hw_est.layers] == _expected_ops(classifier_bits, blocks)
     assert all(layer.cycles > 0 for layer in hw_est.layers)
     assert hw_est.fps == pytest.approx(2e8 / hw_est.max_cycles)

@@ -328,8 +328,9 @@ def _mvau_shapes(graph: Any) -> list[tuple[int, int]]:
 def test_pruned_model_through_finn(family: str, tmp_path: Path) -> None:
     import torch
 
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import estimate as finn_estimate, export_qonnx, to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from dse.pruning import prune
     from estimators.devices import get_board
     from estimators.families import cnv_graph, tfc_graph
@@ -354,13 +355,13 @@ def test_pruned_model_through_finn(family: str, tmp_path: Path) -> None:
     result = prune(model, plan, example_input=x[:1])
     small: Any = pruned_config(cfg, plan)
 
-    path = finn_flow.export_qonnx(result.model, tmp_path / "pruned.onnx", input_shape=shape,
-                                  log_path=tmp_path / "export.log")
-    estimate = finn_flow.estimate(path, clock_ns=5.0, target_fps=fps, log_path=tmp_path / "finn.log")
+    path = export_qonnx(result.model, tmp_path / "pruned.onnx", input_shape=shape,
+                        log_path=tmp_path / "export.log")
+    estimate = finn_estimate(path, clock_ns=5.0, target_fps=fps, log_path=tmp_path / "finn.log")
     assert estimate.estimate.fps > 0 and estimate.estimate.lut > 0
 
-    with finn_flow._captured(tmp_path / "hw.log"):
-        hw = finn_flow.to_hw_graph(path, part=get_board("U280").part, work_dir=tmp_path / "hw")
+    with captured(tmp_path / "hw.log"):
+        hw = to_hw_graph(path, part=get_board("U280").part, work_dir=tmp_path / "hw")
     finn_shapes = _mvau_shapes(graph_from_finn(hw))
     if family == "tfc":
         fast = tfc_graph(small.hidden, small.weight_bits, small.act_bits)

@@ -47,7 +47,7 @@ def _residual_net() -> Any:
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from dse import finn_flow
+    from dse.finn import export_qonnx
 
     torch.manual_seed(5)
     net = _residual_net()
@@ -55,18 +55,19 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for bn in (net.bn1, net.bn2):
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)
-    return finn_flow.export_qonnx(net, tmp_path_factory.mktemp("res") / "res.onnx", input_shape=(1, 3, 8, 8))
+    return export_qonnx(net, tmp_path_factory.mktemp("res") / "res.onnx", input_shape=(1, 3, 8, 8))
 
 
 def test_every_node_maps_to_hw_and_the_estimators_match_finn(model: Path, tmp_path: Path) -> None:
     from finn.util.fpgadataflow import is_fpgadataflow_node
 
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import to_hw_graph
+    from dse.finn.graph import graph_from_finn
     from tests.fidelity import PART, assert_matches_finn
 
-    with finn_flow._captured(tmp_path / "finn.log"):
-        hw = finn_flow.to_hw_graph(model, part=PART, work_dir=tmp_path / "hw")
+    with captured(tmp_path / "finn.log"):
+        hw = to_hw_graph(model, part=PART, work_dir=tmp_path / "hw")
     ops = [n.op_type for n in hw.graph.node]
     assert all(is_fpgadataflow_node(n) for n in hw.graph.node), ops
     assert {"DuplicateStreams_hls", "ElementwiseAdd_hls", "Pool_hls", "LabelSelect_hls"} <= set(ops)
@@ -93,7 +94,7 @@ def test_a_graph_finn_cannot_stream_is_one_line(tmp_path: Path) -> None:
     """A float tanh on the residual sum leaves FINN a MultiThreshold it cannot convert: one line, exit 2."""
     import torch
 
-    from dse import finn_flow
+    from dse.finn import export_qonnx
 
     class FloatJoin(torch.nn.Module):
         def __init__(self) -> None:
@@ -106,7 +107,7 @@ def test_a_graph_finn_cannot_stream_is_one_line(tmp_path: Path) -> None:
             out = n.pool(n.relu_out(torch.tanh(x + n.shared(n.bn2(n.conv2(x))))))
             return n.fc(out.view(out.size(0), -1))
 
-    path = finn_flow.export_qonnx(FloatJoin(), tmp_path / "bad.onnx", input_shape=(1, 3, 8, 8))
+    path = export_qonnx(FloatJoin(), tmp_path / "bad.onnx", input_shape=(1, 3, 8, 8))
     proc = finn_dse("estimate", str(path), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: FINN cannot map bad.onnx to HW layers: ")
@@ -117,11 +118,12 @@ def test_without_the_residual_streamlining_the_unmapped_nodes_are_named(model: P
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The extra pass is what makes the block stream: without it FINN leaves the branch's conv
     (Im2Col, MatMul) and Transposes as plain ONNX between HW nodes, and the error names each one."""
-    from dse import finn_flow
+    from dse._quiet import captured
     from dse.errors import BackendError
+    from dse.finn import hw_graph
     from tests.fidelity import PART
 
-    monkeypatch.setattr(finn_flow, "_streamline_residual", lambda m: m)
+    monkeypatch.setattr(hw_graph, "_streamline_residual", lambda m: m)
     with pytest.raises(BackendError, match=r"nodes FINN could not map: .*Im2Col_0 \(Im2Col\).*MatMul_0 \(MatMul\)"):
-        with finn_flow._captured(tmp_path / "finn.log"):
-            finn_flow.to_hw_graph(model, part=PART, work_dir=tmp_path)
+        with captured(tmp_path / "finn.log"):
+            hw_graph.to_hw_graph(model, part=PART, work_dir=tmp_path)

@@ -198,8 +198,9 @@ def _finn(case: Any, cache: dict[Any, Any], tmp: Path) -> tuple[est.DataflowGrap
         return cache[case]
     import torch
 
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import analyse, export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
 
     (family, desc), w, a = case
     torch.manual_seed(zlib.crc32(_case_id(case).encode()) if isinstance(w, tuple) else w * 10 + a)
@@ -220,11 +221,11 @@ def _finn(case: Any, cache: dict[Any, Any], tmp: Path) -> tuple[est.DataflowGrap
         channels, strides, size = desc
         mcfg = MobileNetConfig(channels=channels, strides=strides, image_size=size, weight_bits=w, act_bits=a)
         model, shape, fps = build_mobilenet(mcfg), (1, 3, size, size), 2e4
-    path = finn_flow.export_qonnx(model, tmp / "m.onnx", input_shape=shape)
-    with finn_flow._captured(tmp / "finn.log"):
-        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp)
-        folded, config = finn_flow.fold(hw, clock_ns=5.0, target_fps=fps)
-        finn_estimate, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+    path = export_qonnx(model, tmp / "m.onnx", input_shape=shape)
+    with captured(tmp / "finn.log"):
+        hw = to_hw_graph(path, part=PART, work_dir=tmp)
+        folded, config = fold(hw, clock_ns=5.0, target_fps=fps)
+        finn_estimate, _ = analyse(folded, board_name="U280", clock_ns=5.0)
     cache[case] = (graph_from_finn(folded), config, finn_estimate)
     return cache[case]
 

@@ -49,9 +49,9 @@ def _model(family: str, weight_bits: Bits, act_bits: Bits) -> object:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_random_foldings_match_finn(case: tuple[str, Bits, Bits], tmp_path: Path) -> None:
-    from dse import finn_flow
+    from dse.finn import export_qonnx
 
     family, w, a = case
     shape = (1, 784) if family == "tfc" else (1, 3, 32, 32)
-    path = finn_flow.export_qonnx(_model(family, w, a), tmp_path / "m.onnx", input_shape=shape)
+    path = export_qonnx(_model(family, w, a), tmp_path / "m.onnx", input_shape=shape)
     assert_matches_finn(path, tmp_path, n_foldings=N_FOLDINGS, seed=_seed(w))

@@ -228,14 +228,15 @@ def _comparable(layer: Any) -> tuple[Any, ...]:
 def test_inserted_nodes_and_costs_match_finn(family: str, tmp_path: Path) -> None:
     from finn.analysis.fpgadataflow.res_estimation import res_estimation
 
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse._quiet import captured
+    from dse.finn import export_qonnx, fold, to_hw_graph
+    from dse.finn.graph import graph_from_finn
 
     shape = (1, 784) if family == "tfc" else (1, 3, 32, 32)
-    path = finn_flow.export_qonnx(_model(family), tmp_path / "m.onnx", input_shape=shape)
-    with finn_flow._captured(tmp_path / "finn.log"):
-        hw = finn_flow.to_hw_graph(path, part=PART, work_dir=tmp_path)
-        base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=1000)
+    path = export_qonnx(_model(family), tmp_path / "m.onnx", input_shape=shape)
+    with captured(tmp_path / "finn.log"):
+        hw = to_hw_graph(path, part=PART, work_dir=tmp_path)
+        base, _ = fold(hw, clock_ns=5.0, target_fps=1000)
     graph = graph_from_finn(base)
     tables = est.option_tables(graph, PART, est.FoldingLimits(wwidth_max=None))
     rng = np.random.default_rng(7)
@@ -249,8 +250,8 @@ def test_inserted_nodes_and_costs_match_finn(family: str, tmp_path: Path) -> Non
             names = [f.name for f in full_design_graph(ours, fifo_depths=2, part=PART).layers
                      if isinstance(f, StreamingFIFO)]
             depths = {name: int(rng.choice([2, 20, 60, 700, 2500, 5000])) for name in names}
-        with finn_flow._captured(tmp_path / "finn.log"):
-            folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+        with captured(tmp_path / "finn.log"):
+            folded, _ = fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
             finn_model = _finn_full_design(folded, depths)
             finn_res = finn_model.analysis(partial(res_estimation, fpgapart=PART))
         theirs = graph_from_finn(finn_model)

@@ -111,7 +111,7 @@ def _finn_mvau(seed: int) -> Any:
 def test_matches_finn(seed: int) -> None:
     from qonnx.custom_op.registry import getCustomOp
 
-    from dse.finn_graph.mvau import mvau_from_finn
+    from dse.finn.graph.mvau import mvau_from_finn
 
     model = _finn_mvau(seed)
     node = model.graph.node[0]
@@ -128,7 +128,7 @@ def test_converter_rejects_unspecialized_node() -> None:
     pytest.importorskip("onnx")
     from onnx import helper
 
-    from dse.finn_graph.mvau import mvau_from_finn
+    from dse.finn.graph.mvau import mvau_from_finn
 
     node = helper.make_node("MVAU", ["x", "w"], ["y"], name="fc0")
     with pytest.raises(ValueError, match="SpecializeLayers"):

@@ -1,6 +1,6 @@
 """The node types residual networks add: ElementwiseBinary (HLS, RTL) and GlobalAccPool.
 
-Fidelity: one single-node FINN model per random attribute draw, read with the dse.finn_graph
+Fidelity: one single-node FINN model per random attribute draw, read with the dse.finn.graph
 converter; FINN's own figures (``NodeCost.finn_figures``) must equal FINN's get_exp_cycles and
 lut/bram/uram/dsp_estimation exactly on an UltraScale+ and a Versal part, and the structural
 figures must keep FINN's cycles and memory. Also: streams, knobs, the unknown-type errors.
@@ -108,7 +108,7 @@ def conv() -> Any:
     from finn.util.settings import initialize_dummy_settings
 
     initialize_dummy_settings()
-    from dse.finn_graph import residual
+    from dse.finn.graph import residual
 
     return residual
 
@@ -195,7 +195,7 @@ def test_unmodelled_datapaths_raise_but_finn_figures_exact(conv: Any, op: str) -
 
 @pytest.mark.finn
 def test_graph_reader_rejects_an_unknown_node_type_by_name() -> None:
-    from dse.finn_graph import graph_from_finn
+    from dse.finn.graph import graph_from_finn
 
     node, model = _single_node_model("Lookup", "hls", [("i", [1, 4], "UINT4")], [("o", [1, 4, 8], "INT8")])
     with pytest.raises(KeyError, match="'Lookup_hls', which FINN-DSE cannot read"):
@@ -205,7 +205,7 @@ def test_graph_reader_rejects_an_unknown_node_type_by_name() -> None:
 
 @pytest.mark.finn
 def test_reader_covers_the_new_op_types(conv: Any) -> None:
-    from dse.finn_graph import _converters, base_op_type
+    from dse.finn.graph import _converters, base_op_type
 
     known = _converters()
     assert all(base_op_type(t) in known for t in conv.CONVERTERS)
@@ -349,11 +349,11 @@ def _residual_block(c: int = 24, h: int = 6) -> Any:
 def test_residual_block_matches_finn_on_random_foldings(conv: Any) -> None:
     """Graph reader, fork/join critical path and every node against FINN's analyses, 30 foldings;
     FINN's SetFolding folds the new types too and our reader follows it."""
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse.finn import analyse, fold
+    from dse.finn.graph import graph_from_finn
 
     hw = _residual_block()
-    base, _ = finn_flow.fold(hw, clock_ns=5.0, target_fps=2_000_000)
+    base, _ = fold(hw, clock_ns=5.0, target_fps=2_000_000)
     graph = graph_from_finn(base)
     assert [type(layer).op_type for layer in graph.layers] == ["DuplicateStreams", "Thresholding",
                                                                "ElementwiseBinary", "GlobalAccPool"]
@@ -364,8 +364,8 @@ def test_residual_block_matches_finn_on_random_foldings(conv: Any) -> None:
     for _ in range(30):
         ours = est.folding.apply_choice(graph, tables, [int(rng.integers(len(t))) for t in tables])
         mine = est.estimate_graph(ours, PARTS[0], clock_ns=5.0)
-        folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
-        finn, _ = finn_flow.analyse(folded, board_name="U280", clock_ns=5.0)
+        folded, _ = fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+        finn, _ = analyse(folded, board_name="U280", clock_ns=5.0)
         assert graph_from_finn(folded) == ours
         for cost, theirs in zip(mine.costs, finn.layers, strict=True):
             f = cost.finn_figures
@@ -397,20 +397,20 @@ def test_residual_block_full_design_matches_finn(conv: Any) -> None:
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
     from qonnx.custom_op.registry import getCustomOp
 
-    from dse import finn_flow
-    from dse.finn_graph import graph_from_finn
+    from dse.finn import fold
+    from dse.finn.graph import graph_from_finn
     from estimators.dwc import StreamingDataWidthConverter
     from estimators.full_design import estimate_full_design, full_design_graph
     from tests.estimators.test_full_design import _comparable
 
     hw = _residual_block()
-    graph = graph_from_finn(finn_flow.fold(hw, clock_ns=5.0, target_fps=2_000_000)[0])
+    graph = graph_from_finn(fold(hw, clock_ns=5.0, target_fps=2_000_000)[0])
     tables = est.option_tables(graph, PARTS[0])
     rng = np.random.default_rng(22)
     dwcs = 0
     for depth in (None, 2, 40, 600, None, 3000):
         ours = est.folding.apply_choice(graph, tables, [int(rng.integers(len(t))) for t in tables])
-        folded, _ = finn_flow.fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
+        folded, _ = fold(hw, clock_ns=5.0, folding=est.folding_config(ours))
         if depth is not None:
             for node in folded.graph.node:
                 streamed = [t for t in node.input if folded.get_initializer(t) is None]

@@ -1,7 +1,7 @@
 """Cost models of the non-MVAU nodes: fidelity against finn-plus 1.6.1, and invariants.
 
 Fidelity tests build one single-node FINN model per random attribute draw, read it with the
-dse.finn_graph.streaming converter and compare our NodeCost with FINN's own estimates on an
+dse.finn.graph.streaming converter and compare our NodeCost with FINN's own estimates on an
 UltraScale+ and a Versal part.
 """
 from __future__ import annotations
@@ -267,7 +267,7 @@ def conv() -> Any:
     from finn.util.settings import initialize_dummy_settings
 
     initialize_dummy_settings()
-    from dse.finn_graph import streaming
+    from dse.finn.graph import streaming
 
     return streaming
 

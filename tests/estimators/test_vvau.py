@@ -94,7 +94,7 @@ def _finn_vvau(seed: int) -> tuple[Any, tuple[str, ...]]:
 def test_matches_finn(seed: int) -> None:
     from qonnx.custom_op.registry import getCustomOp
 
-    from dse.finn_graph.mvau import vvau_from_finn
+    from dse.finn.graph.mvau import vvau_from_finn
 
     model, parts = _finn_vvau(seed)
     node = model.graph.node[0]

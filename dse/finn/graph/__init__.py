@@ -12,7 +12,7 @@ from estimators.graph import DataflowGraph
 
 
 def _converters() -> dict[str, Callable[[Any, Any], Any]]:
-    from dse.finn_graph import mvau, residual, streaming
+    from dse.finn.graph import mvau, residual, streaming
 
     return {
         **{t.rsplit("_", 1)[0]: f for t, f in residual.CONVERTERS.items()},

@@ -2,7 +2,7 @@
 
 ElementwiseAdd_hls and the other Elementwise<op>_hls/_rtl nodes become one ``ElementwiseBinary``
 record (the operation is a field); GlobalAccPool_hls becomes ``GlobalAccPool``. As in
-``dse.finn_graph.streaming``, each node is read once through FINN's own custom-op instance, so
+``dse.finn.graph.streaming``, each node is read once through FINN's own custom-op instance, so
 FINN's attribute defaults apply (e.g. mem_mode: internal_embedded for HLS, internal_decoupled
 for RTL). ``model`` is not read.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dse.finn_graph.streaming import _custom_op, _impl, _ints
+from dse.finn.graph.streaming import _custom_op, _impl, _ints
 from estimators.elementwise import OPERATIONS, RTL_OPERATIONS, ElementwiseBinary
 from estimators.globalaccpool import GlobalAccPool
 from estimators.requant import Requant
