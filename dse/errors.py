@@ -30,6 +30,10 @@ class InfeasibleCandidate(DSEError):
     """A design breaks a hard constraint; the trial ends without training."""
 
 
+class StudyStopped(DSEError):
+    """Every trial of a study failed the same way: the run stopped with that reason (exit 1)."""
+
+
 class BackendError(DSEError):
     """An external tool failed; points at its log."""
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
-from dse.errors import BackendError, ConfigError, disk_full_cause
+from dse.errors import BackendError, ConfigError, StudyStopped, disk_full_cause
+from dse.failure_stop import same_failure
 from dse.spec import StudySpec
 from dse.text import plural
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
@@ -416,12 +417,17 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
                 raise optuna.TrialPruned(outcome.reason)
             return outcome.values
 
+        stopped: list[str] = []  # the reason every trial failed with, once the run gives up
+
         def after_trial(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
             if write_report:
                 write_pareto(study, layout)
             if observer is not None and hasattr(observer, "study_progress"):
                 observer.study_progress(study_stats(study, target, started=started, done_at_start=done))
-            if not worker and finished_trials(study) >= target:
+            if (reason := same_failure(study, target)) is not None:
+                stopped.append(reason)
+                study.stop()
+            elif not worker and finished_trials(study) >= target:
                 study.stop()
 
         if observer is not None and hasattr(observer, "study_progress"):
@@ -443,6 +449,10 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
             claim.close()
         logger.info("study %s: %s in %.0f s", spec.name, plural(finished_trials(study) - done, "trial"),
                     time.perf_counter() - started)
+    if stopped:
+        failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+        raise StudyStopped(f"study {spec.name} stopped: every trial failed the same way ({plural(failed, 'trial')}): "
+                           f"{stopped[-1]}; fix that and run the same command again (the study resumes)")
     return study
 
 

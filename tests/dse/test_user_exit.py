@@ -1,6 +1,7 @@
 """A user model that calls sys.exit() (issue 13 item 8): before the study starts (import, build,
 the contract's forward check) it is one line and exit 1 with no study created; during a trial
-(training's forward) that trial fails with the reason and the study goes on, nothing left RUNNING."""
+(training's forward) that trial fails with the reason and the study goes on, nothing left RUNNING,
+until every trial has failed the same way."""
 from __future__ import annotations
 
 import sqlite3
@@ -22,7 +23,7 @@ MODELS = {
 }
 
 
-def _study(tmp_path: Path, case: str) -> Path:
+def _study(tmp_path: Path, case: str, n_trials: int = 2) -> Path:
     (tmp_path / "m.py").write_text(MODELS[case])
     spec = tmp_path / "s.yaml"
     spec.write_text(f"""name: ex
@@ -36,7 +37,7 @@ space:
 training: {{epochs: 1, batch_size: 128, train_subset: 500, val_size: 100}}
 evaluation: {{hardware: per_trial}}
 sampler: random
-n_trials: 2
+n_trials: {n_trials}
 seed: 0
 """)
     return spec
@@ -57,12 +58,17 @@ def test_exit_before_the_study_is_one_line(case: str, when: str, tmp_path: Path,
 
 
 def test_exit_during_a_trial_fails_that_trial(tmp_path: Path, mnist_root: Path) -> None:
+    """Each trial fails with the reason; as every trial fails the same way, the run stops after
+    three (issue 18 item 2) with that reason in one line and exit 1, not exit 0 after the budget."""
     workdir = tmp_path / "w"
-    proc = finn_dse("run", str(_study(tmp_path, "training")), "--workdir", str(workdir), check=False)
-    assert proc.returncode == 0, proc.stderr  # failed trials do not fail the study, as for any other failure
+    proc = finn_dse("run", str(_study(tmp_path, "training", n_trials=6)), "--workdir", str(workdir), check=False)
+    assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "trial 0 failed: the user model called sys.exit(0)" in proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last == ("error: study ex stopped: every trial failed the same way (3 trials): the user model called "
+                    "sys.exit(0); fix that and run the same command again (the study resumes)"), proc.stderr
     with sqlite3.connect(workdir / "study.db") as db:
         states = [s for (s,) in db.execute("SELECT state FROM trials ORDER BY number")]
         reasons = {v for (v,) in db.execute("SELECT value_json FROM trial_user_attributes WHERE key='fail_reason'")}
-    assert states == ["FAIL", "FAIL"]  # the study went on to its second trial; none left RUNNING
+    assert states == ["FAIL", "FAIL", "FAIL"]  # went on to a third trial, then stopped; none left RUNNING
     assert reasons == {'"the user model called sys.exit(0)"'}
