@@ -268,7 +268,9 @@ def _figures_with_finn(model: Path, s: Screening, spec: StudySpec, files: TrialF
                          mvau_wwidth_max=hw.mvau_wwidth_max, log_path=files.log, reports_dir=files.finn_reports)
     f = finn.estimate
     fit = est.check_fit(est.Resources(lut=f.lut, bram18=f.bram18, uram=f.uram, dsp=f.dsp), est.get_board(hw.board),
-                        safety_margin=spec.limits.fit_margin)
+                        safety_margin=spec.limits.fit_margin, names=[la.name for la in f.layers],
+                        layers=[est.Resources(lut=la.lut, bram18=la.bram18, uram=la.uram, dsp=la.dsp)
+                                for la in f.layers])
     figures: dict[str, Any] = {"fps": f.fps, "latency_us": f.latency_ns / 1000.0, "lut": f.lut, "bram18": f.bram18,
                "uram": f.uram,
                "dsp": f.dsp, "max_cycles": f.max_cycles, "bottleneck": f.bottleneck, "fits": fit.fits,

@@ -62,6 +62,9 @@ class OptionTable:
     bram18: np.ndarray
     uram: np.ndarray
     dsp: np.ndarray
+    # Per option and member, (lut, bram18, uram, dsp): the chain's per-layer figures, which the
+    # per-SLR placement of the fit check needs (the totals above are their sums over members).
+    member_resources: np.ndarray  # (n_options, n_members, 4)
 
     def __len__(self) -> int:
         return len(self.options)
@@ -76,7 +79,7 @@ class OptionTable:
         idx = np.asarray(keep, dtype=np.int64)
         return OptionTable(members=self.members, options=tuple(self.options[int(i)] for i in idx),
                            cycles=self.cycles[idx], lut=self.lut[idx], bram18=self.bram18[idx],
-                           uram=self.uram[idx], dsp=self.dsp[idx])
+                           uram=self.uram[idx], dsp=self.dsp[idx], member_resources=self.member_resources[idx])
 
 
 def layer_options(layer: Any, limits: FoldingLimits) -> list[Any]:
@@ -105,6 +108,8 @@ def _table(graph: DataflowGraph, members: tuple[int, ...], combos: Sequence[tupl
         bram18=np.array([sum(c.bram18 for c in row) for row in costs], dtype=np.float64),
         uram=np.array([sum(c.uram for c in row) for row in costs], dtype=np.float64),
         dsp=np.array([sum(c.dsp for c in row) for row in costs], dtype=np.float64),
+        member_resources=np.array([[(c.lut, c.bram18, c.uram, c.dsp) for c in row] for row in costs],
+                                  dtype=np.float64).reshape(len(costs), len(members), 4),
     )
 
 
@@ -170,6 +175,16 @@ def evaluate_batch(graph: DataflowGraph, tables: Sequence[OptionTable], choice: 
     for i, ps in enumerate(graph.preds):
         latency[i] = node_cycles[i] + (latency[list(ps)].max(axis=0) if ps else 0)
     return BatchResult(max_cycles=node_cycles.max(axis=0), critical_path_cycles=latency.max(axis=0), **totals)
+
+
+def layer_resources(graph: DataflowGraph, tables: Sequence[OptionTable], choice: np.ndarray) -> np.ndarray:
+    """Per-layer (lut, bram18, uram, dsp) of N foldings, shape (N, len(graph), 4), layers in graph
+    order (the chain order the per-SLR placement walks)."""
+    choice = np.asarray(choice)
+    out = np.zeros((choice.shape[0], len(graph), 4))
+    for g, table in enumerate(tables):
+        out[:, list(table.members), :] = table.member_resources[choice[:, g]]
+    return out
 
 
 def apply_choice(graph: DataflowGraph, tables: Sequence[OptionTable], choice: Sequence[int]) -> DataflowGraph:

@@ -13,7 +13,7 @@ minimum of the cost, one ``searchsorted`` per level.
 Designs that break the fit check at their level get a repair pass: the over-used resource's
 weight is raised (x4 per round, a few rounds) and the level re-selected, so a level that fits
 with more LUTs and fewer BRAMs is not lost. The union over levels x restrictions x clocks is then
-filtered by the study's limits (min fps, max latency, ``check_fit``) and reduced to the designs
+filtered by the study's limits (min fps, max latency, ``check_fit`` on the device and per SLR) and reduced to the designs
 non-dominated over fps, latency, LUT, BRAM18, URAM, DSP and energy per inference.
 
 Deterministic (sorted levels, stable sorts and ties, ids from the folding config) and timed.
@@ -29,17 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from estimators.devices import Board, FitReport, Resources, check_fit, get_board
+from estimators.devices import Board, FitReport, get_board
 from estimators.folding import (FoldingLimits, OptionTable, apply_choice, evaluate_batch, folding_config,
                                 option_tables, restrict_styles)
 from estimators.graph import DataflowGraph
 from estimators.power import energy_per_inference_uj
-from estimators.solver import RESOURCES, device_weights
+from estimators.solver import RESOURCES, chain_fits, device_weights, repair_selections
 
 # Figures a design is judged on, as losses (fps is maximised).
 OBJECTIVES = ("fps", "latency_us", "lut", "bram18", "uram", "dsp", "energy_uj")
 _SIGNS = np.array([-1.0, 1, 1, 1, 1, 1, 1])
-REPAIR_ROUNDS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,40 +117,6 @@ def select_levels(tables: Sequence[OptionTable], levels: np.ndarray, weights: Ma
     return out
 
 
-def _fits(lut: np.ndarray, bram: np.ndarray, uram: np.ndarray, dsp: np.ndarray, board: Board,
-          margin: float) -> list[FitReport]:
-    return [check_fit(Resources(lut=float(a), bram18=float(b), uram=float(c), dsp=float(d)), board,
-                      safety_margin=margin) for a, b, c, d in zip(lut, bram, uram, dsp)]
-
-
-def _repair(graph: DataflowGraph, tables: Sequence[OptionTable], levels: np.ndarray, choice: np.ndarray,
-            weights: Mapping[str, float], board: Board, margin: float) -> np.ndarray:
-    """Extra selections for the levels whose cheapest design does not fit: raise the over-used weights."""
-    res = evaluate_batch(graph, tables, choice)
-    fits = _fits(res.lut, res.bram18, res.uram, res.dsp, board, margin)
-    bad = [i for i, f in enumerate(fits) if not f.fits]
-    extra = []
-    w = {i: dict(weights) for i in bad}
-    for _ in range(REPAIR_ROUNDS):
-        if not bad:
-            break
-        for i in bad:
-            over = [k for k, u in fits[i].utilization.items() if u > 1.0 and k in RESOURCES]
-            for k in over:
-                w[i][k] = w[i].get(k, 0.0) * 4.0
-        new = np.stack([select_levels(tables, levels[i:i + 1], w[i])[0] for i in bad])
-        r = evaluate_batch(graph, tables, new)
-        nf = _fits(r.lut, r.bram18, r.uram, r.dsp, board, margin)
-        extra.append(new)
-        still = []
-        for pos, i in enumerate(bad):
-            fits[i] = nf[pos]
-            if not nf[pos].fits:
-                still.append(i)
-        bad = still
-    return np.concatenate(extra) if extra else np.empty((0, len(tables)), dtype=np.int64)
-
-
 def non_dominated(points: np.ndarray) -> np.ndarray:
     """Indices of the rows of ``points`` (losses) that no other row dominates; equal rows all stay."""
     n = len(points)
@@ -196,7 +161,7 @@ def hardware_front(graph: DataflowGraph, board: Board | str, *, clock_ns: Sequen
             levels = reachable_levels(tabs)
             n_levels += len(levels)
             choice = select_levels(tabs, levels, weights)
-            choice = np.concatenate([choice, _repair(graph, tabs, levels, choice, weights, board, fit_margin)])
+            choice = np.concatenate([choice, repair_selections(graph, tabs, levels, choice, weights, board, fit_margin)])
             groups.append((ram_style, res_type, tabs, np.unique(choice, axis=0)))
 
     rows: list[tuple[int, int, int, float]] = []  # (group, row, cycles, clock)
@@ -204,7 +169,7 @@ def hardware_front(graph: DataflowGraph, board: Board | str, *, clock_ns: Sequen
     fits: list[FitReport] = []
     for g, (_, _, tabs, choice) in enumerate(groups):
         res = evaluate_batch(graph, tabs, choice)
-        fit = _fits(res.lut, res.bram18, res.uram, res.dsp, board, fit_margin)
+        fit = chain_fits(graph, tabs, choice, board, safety_margin=fit_margin)
         for clk in dict.fromkeys(float(c) for c in clock_ns):
             fps = (1e9 / clk) / res.max_cycles
             lat = res.critical_path_cycles * clk / 1e3

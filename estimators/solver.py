@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from estimators.core import node_cost
-from estimators.devices import Board, Resources, check_fit
-from estimators.folding import (FoldingLimits, OptionTable, apply_choice, evaluate_batch, layer_options, option_tables,
+from estimators.devices import Board, FitReport, Resources, check_fit
+from estimators.folding import (FoldingLimits, OptionTable, apply_choice, evaluate_batch, layer_options, layer_resources,
+                                option_tables,
                                 weight_member)
 from estimators.graph import DataflowGraph
 
@@ -169,25 +170,34 @@ def solve_for_target(graph: DataflowGraph, part: str, *, target_fps: float, cloc
 def solve_for_budget(graph: DataflowGraph, part: str, *, board: Board, clock_ns: float,
                      limits: FoldingLimits = FoldingLimits(), safety_margin: float = 0.0,
                      tables: Sequence[OptionTable] | None = None) -> Solution:
-    """Highest-throughput folding that fits ``board`` within its usable limits."""
+    """Highest-throughput folding that fits ``board`` within its usable limits, on the whole device
+    and in every SLR (``chain_fits``)."""
     tables = list(tables) if tables is not None else option_tables(graph, part, limits)
     weights = device_weights(board)
     floor = fastest_cycles(tables)
     candidates = np.unique(np.concatenate([t.max_cycles for t in tables]))
     candidates = candidates[candidates >= floor]
 
-    def fits(c: list[int]) -> bool:
-        res = evaluate_batch(graph, tables, np.array([c]))
-        used = Resources(lut=res.lut[0], bram18=res.bram18[0], uram=res.uram[0], dsp=res.dsp[0])
-        return check_fit(used, board, safety_margin=safety_margin).fits
+    def fitting(level: int) -> list[int] | None:
+        """The cheapest selection at ``level`` that fits, repaired as the exact front repairs it."""
+        choice = _select(tables, level, weights)
+        if choice is None:
+            return None
+        tried = np.concatenate([np.array([choice]),
+                                repair_selections(graph, tables, np.array([level]), np.array([choice]), weights,
+                                                  board, safety_margin)])
+        for row, fit in zip(tried, chain_fits(graph, tables, tried, board, safety_margin=safety_margin)):
+            if fit.fits:
+                return [int(c) for c in row]
+        return None
 
     # Cheaper selections come with slower targets, so "fits" flips once along the candidates.
     lo, hi, best = 0, len(candidates) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
-        choice = _select(tables, int(candidates[mid]), weights)
-        if choice is not None and fits(choice):
-            best, hi = (int(candidates[mid]), choice), mid - 1
+        found = fitting(int(candidates[mid]))
+        if found is not None:
+            best, hi = (int(candidates[mid]), found), mid - 1
         else:
             lo = mid + 1
     if best is None:
@@ -202,6 +212,57 @@ def solve_for_budget(graph: DataflowGraph, part: str, *, board: Board, clock_ns:
     capped = wwidth_limited(graph, tables, part, limits, at_floor) if best[0] == floor else ()
     return _solution(graph, tables, best[1], clock_ns=clock_ns, target_cycles=best[0], met=True,
                      best_fps=(1e9 / clock_ns) / floor, capped=capped)
+
+
+def chain_fits(graph: DataflowGraph, tables: Sequence[OptionTable], choice: np.ndarray, board: Board, *,
+               safety_margin: float = 0.0) -> list[FitReport]:
+    """``check_fit`` of N foldings (``choice``: (N, len(tables))), with the per-SLR placement of
+    each one's chain: the one verdict `finn-dse estimate`, the screen and FINN's confirmation give,
+    so a design the solver or the front calls fitting is one the placement fits too."""
+    res = evaluate_batch(graph, tables, choice)
+    per_layer = layer_resources(graph, tables, choice)
+    names = [layer.name for layer in graph.layers]
+    return [check_fit(Resources(lut=float(res.lut[n]), bram18=float(res.bram18[n]), uram=float(res.uram[n]),
+                                dsp=float(res.dsp[n])), board, safety_margin=safety_margin, names=names,
+                      layers=[Resources(lut=float(a), bram18=float(b), uram=float(c), dsp=float(d))
+                              for a, b, c, d in per_layer[n]])
+            for n in range(len(choice))]
+
+
+REPAIR_ROUNDS = 6
+
+
+def repair_selections(graph: DataflowGraph, tables: Sequence[OptionTable], levels: np.ndarray, choice: np.ndarray,
+                      weights: Mapping[str, float], board: Board, margin: float) -> np.ndarray:
+    """Extra selections for the levels whose cheapest design (``choice``, one row per level) does
+    not fit: the over-used resources' weights are raised (x4 per round) and the level re-selected,
+    so a level that fits with more LUTs and fewer BRAMs (or the reverse) is not lost. Returns every
+    repaired selection tried, fitting or not (the caller judges them)."""
+    fits = chain_fits(graph, tables, choice, board, safety_margin=margin)
+    bad = [i for i, f in enumerate(fits) if not f.fits]
+    extra = []
+    w = {i: dict(weights) for i in bad}
+    for _ in range(REPAIR_ROUNDS):
+        if not bad:
+            break
+        for i in bad:
+            # Over budget on the device, or (the device fitting) in some SLR of the chain's placement.
+            slrs = fits[i].slr_placement
+            per_slr = slrs.utilization if slrs is not None else ()
+            for k in RESOURCES:
+                if fits[i].utilization.get(k, 0.0) > 1.0 or any(u.get(k, 0.0) > 1.0 for u in per_slr):
+                    w[i][k] = w[i].get(k, 0.0) * 4.0
+        rows = [_select(tables, int(levels[i]), w[i]) for i in bad]
+        new = np.array(rows, dtype=np.int64)  # reachable levels: every row is a selection
+        nf = chain_fits(graph, tables, new, board, safety_margin=margin)
+        extra.append(new)
+        still = []
+        for pos, i in enumerate(bad):
+            fits[i] = nf[pos]
+            if not nf[pos].fits:
+                still.append(i)
+        bad = still
+    return np.concatenate(extra) if extra else np.empty((0, len(tables)), dtype=np.int64)
 
 
 def _position(values: Sequence[int], u: float) -> int:

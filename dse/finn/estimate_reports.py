@@ -100,7 +100,9 @@ def analyse(model: Any, *, board_name: str, clock_ns: float) -> tuple[HardwareEs
         ))
     used = Resources(lut=totals.get("LUT", 0), bram18=totals.get("BRAM_18K", 0),
                      uram=totals.get("URAM", 0), dsp=totals.get("DSP", 0))
-    fit = check_fit(used, board)
+    # One verdict, as for our estimates: the whole device and every SLR of the chain's placement.
+    fit = check_fit(used, board, names=[la.name for la in layers],
+                    layers=[Resources(lut=la.lut, bram18=la.bram18, uram=la.uram, dsp=la.dsp) for la in layers])
     estimate = HardwareEstimate(
         board=board.name, clock_ns=clock_ns, layers=tuple(layers), lut=used.lut, bram18=used.bram18,
         uram=used.uram, dsp=used.dsp, max_cycles=int(perf["max_cycles"]),

@@ -50,7 +50,10 @@ def test_cnv_front_designs_are_what_the_estimators_say_and_non_dominated() -> No
         for k in ("lut", "bram18", "uram", "dsp"):
             assert np.isclose(getattr(e, k), getattr(d, k), rtol=1e-9), k
         used = est.Resources(lut=e.lut, bram18=e.bram18, uram=e.uram, dsp=e.dsp)
-        assert d.fit == est.check_fit(used, BOARD) and d.fit.fits
+        # One verdict: the whole device and every SLR of the chain's placement, as `estimate` gives it.
+        per_layer = [est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in e.costs]
+        assert d.fit == est.check_fit(used, BOARD, layers=per_layer, names=e.names) and d.fit.fits
+        assert d.fit.slr_placement is not None and d.fit.slr_placement.fits
         assert np.isclose(d.energy_uj, est.energy_per_inference_uj(fps=e.fps, lut=e.lut, bram18=e.bram18,
                                                                     uram=e.uram, dsp=e.dsp, clock_ns=d.clock_ns))
         # Weight memories follow the restriction the design was selected under.
@@ -97,11 +100,11 @@ def test_limits_clock_and_a_tight_board() -> None:
     assert front.designs and all(d.fps >= 2_000 and d.latency_us <= 3_000 for d in front.designs)
     assert not hardware_front(CNV, BOARD, min_fps=1e9).designs
     # A board with few LUTs: the fastest design that fits is found by re-weighting the over-used
-    # resource (LUT traded for BRAM), faster than the budget solver's plain weighting finds.
+    # resource (LUT traded for BRAM); the budget solver repairs the same way and finds it too.
     tight = dataclasses.replace(BOARD, limits=MappingProxyType({**BOARD.limits, "bram18": 0.1, "lut": 0.04}))
     sol = est.solve_for_budget(CNV, PART, board=tight, clock_ns=5.0)
     small = hardware_front(CNV, tight)
     assert small.designs and all(d.fit.fits for d in small.designs)
-    assert sol.met and small.designs[0].fps > sol.fps
+    assert sol.met and small.designs[0].fps == sol.fps
     margin = hardware_front(CNV, BOARD, fit_margin=0.5)
     assert all(max(d.fit.utilization.values()) <= 1.0 for d in margin.designs)

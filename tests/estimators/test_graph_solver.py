@@ -7,6 +7,10 @@ from hypothesis import strategies as st
 
 import estimators as est
 from estimators.mvau import MVAU
+from estimators.families import tfc_graph
+from estimators.folding import apply_choice
+from estimators.front import hardware_front
+from estimators.solver import _select
 from estimators.streaming import LabelSelect
 
 PART = "xcu280-fsvh2892-2L-e"
@@ -100,3 +104,31 @@ def test_the_simd_times_weight_bits_cap_is_named_when_it_limits() -> None:
     # A target met, or no cap: nothing to name.
     assert est.solve_for_target(graph, PART, target_fps=1e5, clock_ns=5.0, weights=weights, limits=capped).wwidth_limited == ()
     assert est.solve_for_budget(graph, PART, board=BOARD, clock_ns=5.0, limits=free).wwidth_limited == ()
+
+
+def test_the_budget_solution_fits_every_slr_not_only_the_device() -> None:
+    """12 x 1024 w2a2 MLP: the cheapest folding at 512 cycles fits the U280's totals but cannot be
+    placed (the last layer needs more LUTs than SLR2 has left). The solver, like the exact front,
+    judges a folding on the device and every SLR (the verdict `estimate` gives) and, where the
+    cheapest one does not fit, re-selects it with the over-used resource weighed up: at 512
+    cycles weights in BRAM and DSPs instead of LUTs place in the SLRs."""
+    board = est.get_board("U280")
+    graph = tfc_graph((1024,) * 12, 2, 2, part=board.part)
+    sol = est.solve_for_budget(graph, board.part, board=board, clock_ns=5.0)
+    e = est.estimate_graph(sol.graph, board.part, clock_ns=5.0)
+    per_layer = [est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in e.costs]
+    used = est.Resources(lut=e.lut, bram18=e.bram18, uram=e.uram, dsp=e.dsp)
+    assert sol.met and est.check_fit(used, board, layers=per_layer, names=e.names).fits
+    assert sol.max_cycles == 512 and sol.bram18 > 0  # (the LUT-only selection used no BRAM)
+    # At 512 cycles the cheapest folding fits the device's totals but not its SLRs.
+    tables = est.option_tables(graph, board.part)
+    choice = _select(tables, 512, est.device_weights(board))
+    assert choice is not None
+    fast = est.estimate_graph(apply_choice(graph, tables, choice), board.part, clock_ns=5.0)
+    fast_used = est.Resources(lut=fast.lut, bram18=fast.bram18, uram=fast.uram, dsp=fast.dsp)
+    fast_layers = [est.Resources(lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp) for c in fast.costs]
+    assert est.check_fit(fast_used, board).fits and fast.bram18 == 0
+    assert not est.check_fit(fast_used, board, layers=fast_layers, names=fast.names).fits
+    front = hardware_front(graph, board, tables=tables)
+    assert max(d.fps for d in front.designs) == sol.fps
+    assert all(d.fit.slr_placement is not None and d.fit.slr_placement.fits for d in front.designs)
