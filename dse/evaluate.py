@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import TrialFiles, save_torch, write_atomic, write_json
-from dse.designs import ModelIO, family_of
+from dse.families import ModelIO, family_of
 from dse.screen import Screening, hardware_violations, screen
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
     tr = spec.training
     set_threads(tr.threads)
     family = family_of(point)
-    if point.family == "user":
+    if family.shapes_data:
         dataset = _shaped(dataset, family.input_shape(point)[1:])
     train_split = _subset(dataset.train, tr.train_subset)
 
@@ -250,10 +250,10 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
         parent = parents.get(point, train_split, dataset.val, progress=bar("parent"))
         seconds["parent_train"] = parents.trained_here_s
         seconds["parent_wait"] = time.perf_counter() - t0 - parents.trained_here_s
-        from dse.pruning import prune
+        from dse.pruning import plan_for, prune
 
         t0 = time.perf_counter()
-        plan = family.plan(point, multiple=spec.space.pruning.multiple)
+        plan = plan_for(point, multiple=spec.space.pruning.multiple)
         model = parent
         sample = torch.from_numpy(train_split.images[:64].copy()).float()
         pdata = (sample, torch.from_numpy(train_split.labels[:64].copy()).long())
@@ -291,7 +291,7 @@ _SHAPED: dict[tuple[int, tuple[int, ...]], Any] = {}
 def _shaped(dataset: Dataset, shape: tuple[int, ...]) -> Dataset:
     """The dataset with images shaped as a user model's input (cached: done once per process)."""
     from dse.data import Dataset
-    from dse.designs import shape_split
+    from dse.user_data import shape_split
 
     key = (id(dataset), tuple(shape))
     if key not in _SHAPED:

@@ -399,11 +399,11 @@ def _write_bundle(out_dir: Path, study: optuna.Study, trial: Any, files: TrialFi
         "provenance": {"study": study.study_name, "trial": trial_number, "dataset": spec.dataset_label, "input_datatype": spec.input_datatype,
                        "packages": provenance()},
     })
-    from dse.designs import FAMILIES
+    from dse.families import get_family
 
     family = spec.space.family
     shape, output = _model_io(files.model)
-    shape = shape or ("1x784" if not FAMILIES[family].image else "1x3x32x32")
+    shape = shape or ("1x784" if not get_family(family).image else "1x3x32x32")
     design = trial.user_attrs.get("design") or (f"weight bits {trial.params.get('weight_bits')}, activation bits "
                                                 f"{trial.params.get('act_bits')}")
     readme = _readme(study.study_name, trial_number, str(design), spec.dataset_label, shape, estimate, accuracy,

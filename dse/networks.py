@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import estimators as est
 from estimators.front import HardwareDesign, hardware_front
 from dse.artifacts import StudyLayout, TrialFiles, write_json
-from dse.designs import ModelIO, family_of
+from dse.families import ModelIO, family_of
+from dse.pruning import kept_widths
 from dse.evaluate import NOT_TRAINED_ACCURACY, _design_record, _hardware_estimate_dict, train_point
 from dse.parents import _locked
 from dse.screen import Screening, hardware_violations, screen
@@ -142,7 +143,7 @@ def network_front(point: DesignPoint, spec: StudySpec,
     t0 = time.perf_counter()
     family = family_of(point)
     board = est.get_board(spec.hardware.board)
-    widths = family.kept_widths(point, multiple=spec.space.pruning.multiple)
+    widths = kept_widths(point, multiple=spec.space.pruning.multiple)
     graph = family.graph(point, widths, board.part, io=ModelIO.of(spec))
     f, limits = spec.space.folding, spec.limits
     front = hardware_front(graph, board, clock_ns=_clocks(spec), ram_styles=f.ram_style, res_types=f.res_type,
@@ -173,7 +174,7 @@ def network_front(point: DesignPoint, spec: StudySpec,
 # --- deferral ---------------------------------------------------------------------------------
 
 def _network_shape(point: DesignPoint, spec: StudySpec) -> dict[str, Any]:
-    widths = family_of(point).kept_widths(point, multiple=spec.space.pruning.multiple)
+    widths = kept_widths(point, multiple=spec.space.pruning.multiple)
     return {"family": point.family, "widths": list(widths), "weight_bits": list(point.weight_bits),
             "act_bits": list(point.act_bits), "extra": [list(map(str, e)) for e in point.extra]}
 

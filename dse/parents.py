@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse.artifacts import write_json
-from dse.designs import ModelIO, family_of
+from dse.families import ModelIO, family_of
 
 if TYPE_CHECKING:
     from torch import nn

@@ -1,28 +1,27 @@
-"""Structured pruning of the TFC/CNV/MobileNet families, planned in numbers, applied with torch-pruning.
+"""Structured pruning, planned in numbers, applied with torch-pruning; generic over the families.
 
-Plan before acting (STYLE.md, torch-pruning): `plan_pruning` is pure arithmetic on a config and
-says how many output channels/neurons each prunable layer keeps; `pruned_config` turns a plan
-into the widths the estimators' fast path (`estimators.families.tfc_graph`/`cnv_graph`) takes;
-`prune` applies a plan to a (trained) Brevitas model and records what it kept, so that
-`rebuild` can replay the result from the unpruned weights.
+Plan before acting (STYLE.md, torch-pruning): `plan_pruning` is pure arithmetic on a config (or
+`plan_for` on a design point) and says how many output channels/neurons each prunable layer
+keeps; `pruned_config` turns a plan into the config with those widths (what the estimators' fast
+path takes); `prune` applies a plan to a (trained) Brevitas model and records what it kept, so
+that `rebuild` can replay the result from the unpruned weights.
 
-Prunable layers, in order: every hidden Linear of a TFC; the six convs and the FC Linears of a
-CNV; the first conv and each block's pointwise conv of a MobileNet (its ``channels``). A MobileNet
-depthwise conv has no width of its own: it follows its input channels, so pruning the layer
-before it prunes the depthwise conv (weights, BatchNorm, groups) along with the next pointwise
-conv's inputs. The classifier's outputs and the network input are never pruned. Kept counts are
-multiples of ``multiple`` (FINN folds PE/SIMD by divisors of the widths) and never below
-``multiple``.
+What is prunable is the family's (dse/families/): its prunable widths in order
+(``ModelFamily.widths``), how a config takes new ones (``with_widths``) and the prune units of a
+built model (``prune_units``: each layer with its BatchNorm, the channel-wise layers that follow
+it, such as a MobileNet depthwise conv, and the next layer, whose inputs shrink). The
+classifier's outputs and the network input are never pruned. Kept counts are multiples of
+``multiple`` (FINN folds PE/SIMD by divisors of the widths) and never below ``multiple``.
 
 How torch-pruning meets Brevitas: QuantLinear/QuantConv2d subclass nn.Linear/nn.Conv2d, so
 torch-pruning's DependencyGraph traces the model and groups each layer's output channels with
 its BatchNorm, any depthwise conv (+ BatchNorm) in between, and the next layer's input channels
-(checked by `prune`, which refuses a group that touches anything else). The trace also walks
-into Brevitas's quantizer internals, but those nodes are element-wise ops whose pruners do
-nothing, and the quantizers' learned parameters are scalars (per-tensor scales), which
-torch-pruning leaves alone. Weight scales are recomputed from
-the (pruned) weights on every forward, so a pruned model equals a freshly built one of the
-pruned config with the same weights loaded.
+(checked by `prune`, which refuses a group that touches anything else than the family's unit).
+The trace also walks into Brevitas's quantizer internals, but those nodes are element-wise ops
+whose pruners do nothing, and the quantizers' learned parameters are scalars (per-tensor
+scales), which torch-pruning leaves alone. Weight scales are recomputed from the (pruned)
+weights on every forward, so a pruned model equals a freshly built one of the pruned config with
+the same weights loaded.
 
 torch and torch_pruning are imported inside the functions that need them: the plan half of this
 module stays importable without them.
@@ -33,33 +32,28 @@ import json
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, overload
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from dse.families import family_names, family_of_config, get_family
+from search_spaces import DesignPoint
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from dse.models.cnv import CNVConfig
-    from dse.models.mobilenet import MobileNetConfig
-    from dse.models.tfc import TFCConfig
-
-    AnyConfig = TFCConfig | CNVConfig | MobileNetConfig
-
-Family = Literal["tfc", "cnv", "mobilenet"]
-FAMILIES: tuple[Family, ...] = ("tfc", "cnv", "mobilenet")
 Importance = Literal["magnitude", "taylor"]
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
 class PruningPlan:
     """How many output channels/neurons each prunable layer keeps, in layer order.
 
-    ``original`` holds the widths before pruning, ``keep`` the widths after. For a CNV the first
-    six entries are the convs and the rest the FC layers; for a MobileNet they are its
-    ``channels`` (first conv, then each block's pointwise conv).
+    ``original`` holds the widths before pruning, ``keep`` the widths after, in the family's
+    order of prunable layers (``ModelFamily.widths``: for a CNV the six convs, then the FCs).
     """
 
-    family: Family
+    family: str
     original: tuple[int, ...]
     keep: tuple[int, ...]
     multiple: int = 4
@@ -67,8 +61,8 @@ class PruningPlan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "original", tuple(int(w) for w in self.original))
         object.__setattr__(self, "keep", tuple(int(k) for k in self.keep))
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.family not in family_names():
+            raise ValueError(f"family must be one of {family_names()}, got {self.family!r}")
         if self.multiple < 1:
             raise ValueError(f"multiple must be >= 1, got {self.multiple}")
         if not self.original or len(self.keep) != len(self.original):
@@ -96,29 +90,6 @@ class PruningPlan:
                    multiple=int(data.get("multiple", 4)))
 
 
-def _family(config: Any) -> Family:
-    # Duck-typed so that planning never imports torch/Brevitas (dse.models import them).
-    if hasattr(config, "channels") and hasattr(config, "fc"):
-        return "cnv"
-    if hasattr(config, "channels") and hasattr(config, "strides"):
-        return "mobilenet"
-    if hasattr(config, "hidden"):
-        return "tfc"
-    raise TypeError(f"expected a TFCConfig, CNVConfig or MobileNetConfig, got {type(config).__name__}")
-
-
-def _widths(config: Any) -> tuple[int, ...]:
-    family = _family(config)
-    if family == "cnv":
-        return (*config.channels, *config.fc)
-    if family == "mobilenet":
-        return tuple(config.channels)
-    return tuple(config.hidden)
-
-
-_LAYERS_DESC = {"tfc": "hidden layers", "cnv": "6 convs + FCs", "mobilenet": "first conv + block pointwise convs"}
-
-
 def _check_ratio(value: Any, name: str) -> float:
     try:
         r = float(value)
@@ -137,16 +108,16 @@ def _keep(width: int, ratio: float, multiple: int) -> int:
     return max(multiple, min(k, (width // multiple) * multiple))
 
 
-def plan_pruning(config: AnyConfig, *, ratio: float | None = None,
-                 ratios: Sequence[float] | None = None, multiple: int = 4) -> PruningPlan:
-    """Kept widths for ``config``: one global ``ratio`` or one ratio per prunable layer.
+def plan_widths(family: str, widths: Sequence[int], *, ratio: float | None = None,
+                ratios: Sequence[float] | None = None, multiple: int = 4) -> PruningPlan:
+    """Kept widths for the prunable ``widths`` of a ``family`` network: one global ``ratio`` or one
+    ratio per prunable layer.
 
     A ratio is the fraction of a layer's channels removed, in [0, 1). The kept count is rounded
     to the nearest multiple of ``multiple``, at least ``multiple`` and at most the layer's
     width; ratio 0 (or a layer no wider than ``multiple``) leaves the layer unchanged.
     """
-    family = _family(config)
-    widths = _widths(config)
+    widths = tuple(int(w) for w in widths)
     if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
         raise ValueError(f"multiple must be a positive int, got {multiple!r}")
     if (ratio is None) == (ratios is None):
@@ -157,33 +128,41 @@ def plan_pruning(config: AnyConfig, *, ratio: float | None = None,
         if isinstance(ratios, (str, bytes)) or len(ratios) != len(widths):
             n = len(ratios) if not isinstance(ratios, (str, bytes)) else "?"
             raise ValueError(f"ratios needs one entry per prunable layer ({len(widths)}: "
-                             f"{_LAYERS_DESC[family]}), got {n}")
+                             f"{get_family(family).prunable}), got {n}")
         per_layer = [_check_ratio(r, f"ratios[{i}]") for i, r in enumerate(ratios)]
     keep = tuple(_keep(w, r, multiple) for w, r in zip(widths, per_layer))
     return PruningPlan(family=family, original=widths, keep=keep, multiple=multiple)
 
 
+def plan_pruning(config: Any, *, ratio: float | None = None,
+                 ratios: Sequence[float] | None = None, multiple: int = 4) -> PruningPlan:
+    """Kept widths for a model ``config`` of a registered family (see :func:`plan_widths`)."""
+    family = family_of_config(config)
+    return plan_widths(family.name, family.widths(config), ratio=ratio, ratios=ratios, multiple=multiple)
+
+
+def plan_for(point: DesignPoint, *, multiple: int) -> PruningPlan:
+    """The plan of a sampled design: its widths (the parent's) pruned by its per-layer ratios.
+    Pure arithmetic on the point, so screening never builds a config or imports torch."""
+    return plan_widths(point.family, point.widths, ratios=point.prune_ratios, multiple=multiple)
+
+
+def kept_widths(point: DesignPoint, *, multiple: int) -> tuple[int, ...]:
+    """The point's prunable widths after pruning (its widths when it is not pruned)."""
+    return plan_for(point, multiple=multiple).keep if point.pruned else point.widths
+
+
 def _check_plan(config: Any, plan: PruningPlan) -> None:
-    if _family(config) != plan.family or _widths(config) != plan.original:
+    family = family_of_config(config)
+    if family.name != plan.family or family.widths(config) != plan.original:
         raise ValueError(f"plan is for a {plan.family} with widths {plan.original}, "
-                         f"config is a {_family(config)} with widths {_widths(config)}")
+                         f"config is a {family.name} with widths {family.widths(config)}")
 
 
-@overload
-def pruned_config(config: TFCConfig, plan: PruningPlan) -> TFCConfig: ...
-@overload
-def pruned_config(config: CNVConfig, plan: PruningPlan) -> CNVConfig: ...
-@overload
-def pruned_config(config: MobileNetConfig, plan: PruningPlan) -> MobileNetConfig: ...
-def pruned_config(config: AnyConfig, plan: PruningPlan) -> AnyConfig:
+def pruned_config(config: C, plan: PruningPlan) -> C:
     """``config`` with the widths after pruning (what the estimators' fast path takes)."""
     _check_plan(config, plan)
-    cfg: Any = config  # dataclasses.replace cannot be typed over the union
-    if plan.family == "cnv":
-        return replace(cfg, channels=plan.keep[:6], fc=plan.keep[6:])
-    if plan.family == "mobilenet":
-        return replace(cfg, channels=plan.keep)
-    return replace(cfg, hidden=plan.keep)
+    return family_of_config(config).with_widths(config, plan.keep)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -196,7 +175,7 @@ class PrunedModel:
     """
 
     model: nn.Module
-    config: AnyConfig
+    config: Any
     plan: PruningPlan
     kept_indices: tuple[tuple[int, ...], ...]
     history: list[tuple[str, bool, list[int]]] = field(default_factory=list)
@@ -206,41 +185,6 @@ class PrunedModel:
         return json.dumps({"plan": json.loads(self.plan.to_json()),
                            "kept_indices": [list(k) for k in self.kept_indices],
                            "history": [[n, o, list(i)] for n, o, i in self.history]})
-
-
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    """One prunable layer and everything its output channels reach: its BatchNorm, the channel-wise
-    layers that follow it (a MobileNet depthwise conv and its BatchNorm), and the next layer,
-    whose inputs shrink."""
-
-    layer: Any
-    bn: Any
-    follow: tuple[Any, ...]
-    next: Any
-
-
-def _structure(model: Any, family: Family) -> list[_Unit]:
-    """The prunable units of a TFC, CNV or MobileNet, in plan order."""
-    from torch import nn
-
-    seqs = [model.features] + ([model.fcs] if hasattr(model, "fcs") else [])
-    pairs: list[tuple[Any, Any]] = []  # every weight layer with the BatchNorm after it
-    for seq in seqs:
-        mods = list(seq)
-        for i, m in enumerate(mods):
-            if isinstance(m, (nn.Linear, nn.Conv2d)):
-                if i + 1 >= len(mods) or not isinstance(mods[i + 1], nn.modules.batchnorm._BatchNorm):
-                    raise ValueError(f"{type(m).__name__} at position {i} is not followed by a BatchNorm")
-                pairs.append((m, mods[i + 1]))
-    if family == "mobilenet":  # conv, then (depthwise, pointwise) per block
-        if len(pairs) % 2 != 1:
-            raise ValueError(f"a MobileNet has an odd number of convs (first + 2 per block), found {len(pairs)}")
-        prunable, follows = pairs[0::2], [(dw, bn) for dw, bn in pairs[1::2]] + [()]
-    else:
-        prunable, follows = pairs, [()] * len(pairs)
-    nexts = [layer for layer, _ in prunable[1:]] + [model.classifier]
-    return [_Unit(layer, bn, tuple(f), nxt) for (layer, bn), f, nxt in zip(prunable, follows, nexts)]
 
 
 def _out_fn(layer: Any) -> Any:
@@ -263,7 +207,7 @@ def _width(layer: Any) -> int:
 
 def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
           importance: Importance = "magnitude", data: tuple[Tensor, Tensor] | None = None) -> PrunedModel:
-    """Prune a Brevitas TFC/CNV/MobileNet in place to the widths of ``plan``.
+    """Prune a Brevitas model of a registered family in place to the widths of ``plan``.
 
     ``importance``: "magnitude" scores each output channel by the L2 norm of its weights;
     "taylor" by |weight x gradient| summed over the channel, with gradients of the
@@ -278,9 +222,9 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
 
     config = getattr(model, "config", None)
     if config is None:
-        raise TypeError(f"expected a dse.models TFC, CNV or MobileNet, got {type(model).__name__}")
+        raise TypeError(f"expected a model built by a registered family, got {type(model).__name__}")
     _check_plan(config, plan)
-    units = _structure(model, plan.family)
+    units = get_family(plan.family).prune_units(model)
     layers = [u.layer for u in units]
     if tuple(_width(m) for m in layers) != plan.original:
         raise ValueError(f"model widths {tuple(_width(m) for m in layers)} do not match the plan's "
@@ -353,27 +297,12 @@ def prune(model: nn.Module, plan: PruningPlan, *, example_input: Tensor,
     return PrunedModel(model=model, config=new_config, plan=plan, kept_indices=tuple(kept), history=history)
 
 
-def _build(config: Any) -> Any:
-    family = _family(config)
-    if family == "cnv":
-        from dse.models.cnv import build_cnv
-
-        return build_cnv(config)
-    if family == "mobilenet":
-        from dse.models.mobilenet import build_mobilenet
-
-        return build_mobilenet(config)
-    from dse.models.tfc import build_tfc
-
-    return build_tfc(config)
-
-
-def rebuild(config: AnyConfig, plan: PruningPlan, kept_indices: Sequence[Sequence[int]],
+def rebuild(config: Any, plan: PruningPlan, kept_indices: Sequence[Sequence[int]],
             state_dict: dict[str, Any]) -> nn.Module:
     """The pruned model, rebuilt from the *unpruned* weights and the kept indices.
 
     ``config`` and ``state_dict`` describe the model before pruning (as trained); the result is
-    a fresh ``build_*(pruned_config(config, plan))`` holding the kept weights, in eval mode.
+    a fresh ``family.build(pruned_config(config, plan))`` holding the kept weights, in eval mode.
     Uses torch-pruning's functional pruners, so no tracing is needed.
     """
     import torch_pruning as tp
@@ -386,18 +315,15 @@ def rebuild(config: AnyConfig, plan: PruningPlan, kept_indices: Sequence[Sequenc
         if len(idx) != k or len(set(idx)) != k or any(not 0 <= int(j) < orig for j in idx):
             raise ValueError(f"kept_indices[{i}] must be {k} distinct indices in [0, {orig})")
 
-    original = _build(config)
+    family = get_family(plan.family)
+    original = family.build(config)
     original.load_state_dict(state_dict)
-    units = _structure(original, plan.family)
-    for i, (unit, keep) in enumerate(zip(units, kept_indices)):
+    for unit, keep in zip(family.prune_units(original), kept_indices):
         drop = sorted(set(range(_width(unit.layer))) - {int(j) for j in keep})
         if not drop:
             continue
-        in_drop = drop
-        if plan.family == "cnv" and i == 5:
-            # conv -> flatten (NCHW view) -> Linear: channel c is inputs c*s*s .. c*s*s + s*s - 1
-            s2 = config.final_size ** 2  # type: ignore[union-attr]
-            in_drop = [c * s2 + j for c in drop for j in range(s2)]
+        n = unit.next_inputs_per_channel  # channel c feeds the next layer's inputs c*n .. c*n + n - 1
+        in_drop = [c * n + j for c in drop for j in range(n)]
         _out_fn(unit.layer)(unit.layer, drop)
         tp.prune_batchnorm_out_channels(unit.bn, drop)
         for m in unit.follow:  # a depthwise conv (in = out = groups) and its BatchNorm
@@ -406,9 +332,10 @@ def rebuild(config: AnyConfig, plan: PruningPlan, kept_indices: Sequence[Sequenc
             else:
                 tp.prune_batchnorm_out_channels(m, drop)
         _in_fn(unit.next)(unit.next, in_drop)
-    model = _build(pruned_config(config, plan))
+    model = family.build(pruned_config(config, plan))
     model.load_state_dict(original.state_dict())
     return model.eval()
 
 
-__all__ = ["PrunedModel", "PruningPlan", "plan_pruning", "prune", "pruned_config", "rebuild"]
+__all__ = ["PrunedModel", "PruningPlan", "kept_widths", "plan_for", "plan_pruning", "plan_widths", "prune",
+           "pruned_config", "rebuild"]

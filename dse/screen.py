@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import estimators as est
-from dse.designs import PIXELS, ModelIO, family_of
+from dse.families import PIXELS, ModelIO, family_of
+from dse.pruning import kept_widths
 from search_spaces import DesignPoint
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def screen(point: DesignPoint, hardware: HardwareSpec, limits: LimitsSpec, *, mu
     start = time.perf_counter()
     family = family_of(point)
     board = est.get_board(hardware.board)
-    widths = family.kept_widths(point, multiple=multiple)
+    widths = kept_widths(point, multiple=multiple)
     graph = family.graph(point, widths, board.part, io=io)
     solution = fold(graph, point, hardware, fit_margin=limits.fit_margin)
     estimate = est.estimate_graph(solution.graph, board.part, clock_ns=point.clock_ns)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
@@ -12,6 +12,11 @@ from dse.errors import ConfigError, cut, shorten
 from estimators.devices import BOARDS
 from search_spaces import Space, TFCSpace
 from search_spaces.schema import Strict
+
+# The families a study file may name: the tags of search_spaces.Space (each family's space);
+# a study file without space.family gets the default space's.
+SPACE_FAMILIES: tuple[str, ...] = tuple(cls.model_fields["family"].default for cls in get_args(get_args(Space)[0]))
+DEFAULT_SPACE = TFCSpace()
 
 # Objective name in the study file -> (trial attribute, direction).
 OBJECTIVES: dict[str, tuple[str, Literal["minimize", "maximize"]]] = {
@@ -234,7 +239,7 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
     dataset: DatasetSpec = "mnist"
-    space: Space = TFCSpace()
+    space: Space = DEFAULT_SPACE
     objectives: tuple[ObjectiveName, ...] = Field(default=("accuracy", "fps", "lut"), min_length=1)
     limits: LimitsSpec = LimitsSpec()
     training: TrainingSpec = TrainingSpec()
@@ -248,7 +253,7 @@ class StudySpec(Strict):  # noqa: D101 - fields documented in README "Study file
     @classmethod
     def _default_family(cls, value: Any) -> Any:
         if isinstance(value, dict) and "family" not in value:
-            return {"family": "tfc", **value}
+            return {"family": DEFAULT_SPACE.family, **value}
         return value
 
     @field_validator("objectives")
@@ -380,7 +385,7 @@ def _format_error(err: ValidationError) -> str:
     def path(e: Any) -> tuple[Any, ...]:
         loc = tuple(e["loc"])
         # A discriminated union puts the family tag into the path: space.cnv.x -> space.x
-        if len(loc) > 1 and loc[0] == "space" and loc[1] in ("tfc", "cnv", "mobilenet", "user"):
+        if len(loc) > 1 and loc[0] == "space" and loc[1] in SPACE_FAMILIES:
             loc = loc[:1] + loc[2:]
         if len(loc) > 1 and loc[0] == "dataset" and loc[1] in ("builtin", *DATASET_KINDS):
             loc = loc[:1] + loc[2:]
@@ -398,8 +403,9 @@ def _format_error(err: ValidationError) -> str:
             continue
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
             got = (e.get("input") or {}).get("family") if isinstance(e.get("input"), dict) else None
-            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {shorten(got)}; allowed: tfc, cnv, mobilenet, user"
-                         if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: tfc, cnv, mobilenet, user")
+            allowed = ", ".join(SPACE_FAMILIES)
+            parts.append(f"{'.'.join(map(str, loc))}.family: unknown model family {shorten(got)}; allowed: {allowed}"
+                         if got is not None else f"{'.'.join(map(str, loc))}.family: missing; allowed: {allowed}")
             continue
         # A bad list item also makes pydantic complain that the list is too short: say it once.
         if e["type"] == "too_short" and any(o[: len(loc)] == loc and o != loc for o in locs):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dse.artifacts import StudyLayout, TrialFiles, write_atomic, write_json
 from dse.errors import BackendError, ConfigError, StudyStopped, disk_full_cause
 from dse.failure_stop import same_failure
+from dse.families import get_family
 from dse.spec import StudySpec
 from dse.text import plural
 from dse.storage.claims import ClaimLock, finished_trials, optimize_claimed
@@ -198,13 +199,12 @@ def _data_loader(spec: StudySpec, data_root: Path, own: Any = None) -> Any:
     """Loads the study's dataset on first use (screened-out trials never need it), once per process;
     ``own`` is the user's dataset preflight already loaded and checked."""
     from dse.data import fetch_mnist, load_dataset
-    from dse.designs import FAMILIES
 
     cache: dict[str, Any] = {}
 
     def load() -> Any:
         if "data" not in cache:
-            rgb32 = FAMILIES[spec.space.family].image
+            rgb32 = get_family(spec.space.family).image
             if own is not None:
                 from dse.data import as_rgb32_dataset
 
@@ -247,25 +247,18 @@ def preflight(spec: StudySpec, data_root: Path) -> Any:
         from dse.user_data import load_user_dataset
 
         own = load_user_dataset(spec.dataset, val_size=spec.training.val_size, seed=spec.seed)
-    model = None
-    if spec.space.family == "user":
-        from dse.models.user import load_user_model
-
-        model = load_user_model(spec.space.model, weight_bits=min(spec.space.weight_bits),
-                                act_bits=min(spec.space.act_bits), num_classes=spec.num_classes,
-                                input_datatype=spec.input_datatype)
+    family = get_family(spec.space.family)
+    model_shape = family.check_model(spec)  # a user model that does not load or build: one line here
     if own is not None:
-        from dse.designs import check_fits
-
         shape = tuple(own.train.images.shape[1:])
         declared = spec.dataset.input_shape  # type: ignore[union-attr]
         if declared is not None and tuple(declared) != shape:
             raise ConfigError(f"dataset {spec.dataset_label}: x_train: samples of shape {shape}, the study file "
                               f"declares input_shape {tuple(declared)}")
-        check_fits(spec, shape, None if model is None else tuple(getattr(model, "input_shape")))
+        family.check_fits(spec, shape, model_shape)
     if spec.training.augment != "none":
         # Crops and flips need images: the samples as the network sees them must be (C,) H x W.
-        seen = tuple(getattr(model, "input_shape")) if model is not None else (
+        seen = model_shape if model_shape is not None else (
             tuple(own.train.images.shape[1:]) if own is not None else (28, 28))
         if len(seen) < 2:
             raise ConfigError(f"training.augment: {spec.training.augment} crops and flips images, but the samples are "

@@ -3,7 +3,8 @@ file, declared in dse/spec.py): loaded into the same train/val/test Splits as th
 
 Everything is checked on load, against what the study file declares (the classes, the input's FINN
 datatype): a breach is one ConfigError line naming the file or function, the key and what was
-expected, so the CLI ends with exit 2 before a study is created.
+expected, so the CLI ends with exit 2 before a study is created. ``shape_split`` shapes any
+dataset's samples to a user model's input.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.data import Dataset, Split, _split_off_val
+from dse.data import Dataset, Split, _split_off_val, as_rgb32
 from dse.errors import ConfigError, shorten
 from dse.spec import FunctionDataset, ImageFolderDataset, NpzDataset, datatype_range
 
@@ -266,3 +267,17 @@ def load_user_dataset(decl: NpzDataset | FunctionDataset | ImageFolderDataset, *
 
 
 __all__ = ["LOADERS", "assemble", "check_inputs", "check_labels", "datatype_range", "load_user_dataset"]
+
+
+def shape_split(split: Split, input_shape: tuple[int, ...]) -> Split:
+    """``split`` with its images shaped as a model's input (without batch): flat, 28x28 or 3x32x32
+    (a user model's ``input_shape``; dse/families/user.py)."""
+    images = split.images
+    if tuple(images.shape[1:]) == tuple(input_shape):
+        return split
+    if tuple(input_shape) == (3, 32, 32):
+        return as_rgb32(split)
+    if int(np.prod(images.shape[1:])) == int(np.prod(input_shape)):
+        return Split(images.reshape(len(images), *input_shape), split.labels)
+    raise ConfigError(f"the model takes inputs of shape {tuple(input_shape)}; the dataset's images are "
+                      f"{tuple(images.shape[1:])} (supported: the same size, or 3x32x32 for 28x28 images)")

@@ -167,12 +167,13 @@ def test_history_replays(fixture: str, request: pytest.FixtureRequest) -> None:
     import torch
     import torch_pruning as tp
 
-    from dse.pruning import _build, prune
+    from dse.families import family_of_config
+    from dse.pruning import prune
 
     cfg, model, x = request.getfixturevalue(fixture)
     original_state = {k: v.clone() for k, v in model.state_dict().items()}
     result = prune(model, plan_pruning(cfg, ratio=0.5), example_input=x[:1])
-    replay = _build(cfg)
+    replay = family_of_config(cfg).build(cfg)
     replay.load_state_dict(original_state)
     replay.eval()
     graph = tp.DependencyGraph().build_dependency(replay, example_inputs=x[:1], verbose=False)

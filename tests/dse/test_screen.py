@@ -4,7 +4,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from dse.designs import family_of
+from dse.pruning import plan_for
 from dse.screen import screen
 from dse.spec import parse_spec
 from estimators.families import cnv_graph
@@ -56,7 +56,7 @@ def test_pruned_widths_reach_the_fast_path_as_planned() -> None:
                  hardware={"mvau_wwidth_max": 1024})
     point = _point(spec)
     s = screen(point, spec.hardware, spec.limits)
-    plan = family_of(point).plan(point, multiple=4)
+    plan = plan_for(point, multiple=4)
     assert s.widths == plan.keep == (32, 32, 64, 64, 128, 128, 256, 256)
     unfolded = cnv_graph(s.widths[:6], s.widths[6:], 2, 2)
     assert [type(x).__name__ for x in unfolded.layers] == [type(x).__name__ for x in s.graph.layers]
