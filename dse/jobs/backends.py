@@ -128,9 +128,16 @@ class LocalBackend:
         if host != socket.gethostname():
             return BackendState("UNKNOWN", f"started on {host}; its result file will tell")
         child = _CHILDREN.get(pid)
-        if child is not None and child.poll() is not None:
+        if child is not None:
+            # Started by this process: its exit code is ours to read. Checked again once it is no
+            # longer alive, since it may end between the two looks (a zombie until reaped).
+            if child.poll() is None and _proc_alive(pid, job.job_dir):
+                return BackendState("RUNNING")
+            code = child.poll()
+            if code is None:  # alive under another command line (the job exec'd): still running
+                return BackendState("RUNNING")
             _CHILDREN.pop(pid, None)
-            return BackendState("ENDED", f"exit code {child.returncode}")
+            return BackendState("ENDED", f"exit code {code}")
         if _proc_alive(pid, job.job_dir):
             return BackendState("RUNNING")
         return BackendState("ENDED", "process gone")
