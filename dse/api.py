@@ -15,6 +15,8 @@ Every command of the CLI maps onto one function here (:data:`CLI_COMMANDS`); the
 printing, logging set-up and environment defaults. Nothing here prints or reads environment
 variables (the one exception: :meth:`Study.run` draws a progress bar, like optuna's
 ``show_progress_bar``). torch, FINN, optuna and plotly are imported inside the functions.
+
+One job (why it is over 400 lines): the Python facade, one function per command.
 """
 from __future__ import annotations
 

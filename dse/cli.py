@@ -1,6 +1,10 @@
 """`finn-dse`: the command line. The only module that prints, configures logging and reads the
 environment. Errors end in one line (tracebacks only with --debug): exit code 2 for bad input (a
-ConfigError, a wrong path), 1 for an environment failure (data, tools, disk, permissions)."""
+ConfigError, a wrong path), 1 for an environment failure (data, tools, disk, permissions).
+
+One job (why it is over 400 lines): the command-line surface, i.e. options, printing and exit codes; the
+work itself is in dse.api and the rooms below it.
+"""
 from __future__ import annotations
 
 import functools

@@ -5,6 +5,8 @@ FINN folding config its estimate used, a DataflowBuildConfig (build.yaml) for th
 flow at the study's clock, the estimates, and a README with the build command. Files carry no
 timestamps, so exporting the same trial twice gives the same bundle.
 
+One job (why it is over 400 lines): writing a deployment bundle, every file of it, in its one- and multi-card forms.
+
 ``fpgas=K`` (``finn-dse export --fpgas K``) exports the design split over a chain of K cards:
 our exact partition (``estimators.partition``, exactly K cards as finn-plus's ``num_fpgas``) goes
 into build.yaml as finn-plus's ``partitioning_configuration`` (see ``partitioning_configuration``

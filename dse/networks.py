@@ -15,6 +15,8 @@ the study's hard limits. Then:
   (network id, design id), so a killed run that is resumed neither loses nor duplicates one.
   FINN's estimate flow confirms the network's designs that are on the study's front when they
   are added; a disagreement is recorded (``finn_disagreement``) and logged, never hidden.
+
+One job (why it is over 400 lines): a network-level trial, from the proposal to its recorded designs.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The study file: what to search, how to train, which hardware to judge against."""
+"""The study file: what to search, how to train, which hardware to judge against.
+
+One job (why it is over 400 lines): the study file's schema, its validation and its one-line errors.
+"""
 from __future__ import annotations
 
 import re

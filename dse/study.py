@@ -6,6 +6,8 @@ minimum accuracy) are Optuna constraints set per trial (``Trial.set_constraint``
 that break one are recorded but never enter the Pareto front, and every sampler sees them as
 infeasible. A killed run loses nothing: every finished trial is in the database, and trials
 left RUNNING by a dead process are failed and re-enqueued with the same parameters.
+
+One job (why it is over 400 lines): the study's run loop, from opening the storage to the last recorded trial.
 """
 from __future__ import annotations
 
