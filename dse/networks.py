@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import estimators as est
-from estimators.front import HardwareDesign, hardware_front
+from estimators.folding import OptionTable
+from estimators.front import HardwareDesign, design_id, hardware_front
 from dse.artifacts import StudyLayout, TrialFiles, write_json
 from dse.families import ModelIO, family_of
 from dse.pruning import kept_widths
@@ -113,12 +114,52 @@ def _clocks(spec: StudySpec) -> tuple[float, ...]:
     return tuple(spec.space.clock_ns) if spec.space.clock_ns is not None else (spec.hardware.clock_ns,)
 
 
-def _screening(design: HardwareDesign, widths: tuple[int, ...], spec: StudySpec) -> Screening:
+def _screening(design: HardwareDesign, widths: tuple[int, ...], spec: StudySpec,
+               placed: est.Partition | None = None) -> Screening:
     board = est.get_board(spec.hardware.board)
     estimate = est.estimate_graph(design.graph, board.part, clock_ns=design.clock_ns)
     return Screening(widths=widths, graph=design.graph, estimate=estimate, fit=design.fit, energy_uj=design.energy_uj,
-                     target_met=True, violations=hardware_violations(estimate.fps, estimate.latency_ns / 1e3,
-                                                                     design.fit.margin, spec.limits))
+                     target_met=True, partition=placed,
+                     violations=hardware_violations(estimate.fps, (estimate.latency_ns if placed is None else placed.latency_ns) / 1e3,
+                                                    design.fit.margin, spec.limits))
+
+
+def multi_card_designs(graph: est.DataflowGraph, spec: StudySpec,
+                       tables: Sequence[OptionTable]) -> list[tuple[HardwareDesign, est.Partition]]:
+    """Per card count K > 1 of ``hardware.fpgas``, clock and memory restriction: the fastest folding
+    that partitions over K cards (``estimators.multi_fpga.fastest_on_cards``), kept only where it
+    needs all K (a design that fits fewer cards is already among the fewer-card designs, and the
+    feasibility along the levels flips once, so it is faster than every one of them).
+
+    As a HardwareDesign: totals over the cards, ``fit`` the fullest card's (fitting is per card),
+    latency with a link hop per cut, energy with every card's static power. The id is the
+    one-card id of the folding and clock plus the card count."""
+    board = est.get_board(spec.hardware.board)
+    f, limits = spec.space.folding, spec.limits
+    out: dict[str, tuple[HardwareDesign, est.Partition]] = {}
+    for k in (k for k in spec.hardware.fpgas if k > 1):
+        for ram_style in dict.fromkeys(f.ram_style):
+            for res_type in dict.fromkeys(f.res_type):
+                tabs = est.restrict_styles(graph, tables, ram_style=ram_style, res_type=res_type)
+                for clk in dict.fromkeys(float(c) for c in _clocks(spec)):
+                    m = est.fastest_on_cards(graph, board, cards=k, clock_ns=clk, tables=tabs,
+                                             limits=est.FoldingLimits(wwidth_max=spec.hardware.mvau_wwidth_max),
+                                             max_utilization=1.0 - limits.fit_margin)
+                    p = m.partition
+                    if not m.met or p.n_cards != k or p.energy_uj is None:
+                        continue
+                    lat_us = p.latency_ns / 1e3
+                    if ((limits.min_fps is not None and p.fps < limits.min_fps)
+                            or (limits.max_latency_us is not None and lat_us > limits.max_latency_us)):
+                        continue
+                    e = est.estimate_graph(m.graph, board.part, clock_ns=clk)
+                    ident = f"{design_id(m.graph, clk)}-{k}fpga"
+                    fullest = max(p.cards, key=lambda c: c.fit.margin).fit
+                    out.setdefault(ident, (HardwareDesign(
+                        id=ident, graph=m.graph, clock_ns=clk, ram_style=ram_style, res_type=res_type, fps=p.fps,
+                        latency_us=lat_us, lut=e.lut, bram18=e.bram18, uram=e.uram, dsp=e.dsp,
+                        energy_uj=p.energy_uj, max_cycles=p.max_cycles, fit=fullest), p))
+    return list(out.values())
 
 
 def _hardware_objectives(spec: StudySpec) -> list[tuple[str, float]]:
@@ -148,12 +189,16 @@ def network_front(point: DesignPoint, spec: StudySpec,
     widths = kept_widths(point, multiple=spec.space.pruning.multiple)
     graph = family.graph(point, widths, board.part, io=ModelIO.of(spec))
     f, limits = spec.space.folding, spec.limits
+    flimits = est.FoldingLimits(wwidth_max=spec.hardware.mvau_wwidth_max)
+    tables = est.option_tables(graph, board.part, flimits)
     front = hardware_front(graph, board, clock_ns=_clocks(spec), ram_styles=f.ram_style, res_types=f.res_type,
-                           limits=est.FoldingLimits(wwidth_max=spec.hardware.mvau_wwidth_max),
+                           limits=flimits, tables=tables,
                            fit_margin=limits.fit_margin, min_fps=limits.min_fps, max_latency_us=limits.max_latency_us)
     if sweep is not None:
         sweep.update({k: v for k, v in front.record().items() if k not in ("designs", "settings")})
-    designs = list(front.designs)
+    multi = multi_card_designs(graph, spec, tables) if max(spec.hardware.fpgas) > 1 else []
+    placed = {d.id: p for d, p in multi}
+    designs = list(front.designs) + [d for d, _ in multi]
     if f.objective == "target_fps":
         designs = [d for d in designs if f.target_fps.low <= d.fps <= f.target_fps.high]
     else:  # budget: the share of the usable device a design may take
@@ -170,7 +215,8 @@ def network_front(point: DesignPoint, spec: StudySpec,
                 kept.append(designs[i])
         designs = kept
     designs.sort(key=lambda d: (-d.fps, d.lut, d.id))
-    return [_screening(d, widths, spec) for d in designs], [d.id for d in designs], time.perf_counter() - t0
+    return ([_screening(d, widths, spec, placed.get(d.id)) for d in designs], [d.id for d in designs],
+            time.perf_counter() - t0)
 
 
 # --- deferral ---------------------------------------------------------------------------------
@@ -473,7 +519,8 @@ def _add_designs(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layou
             files.root.mkdir(parents=True, exist_ok=True)
             _link(model, files.model)
         violations = dict(s.violations)
-        if spec.evaluation.finn_confirm and on_front[i] and model is not None:
+        # FINN's estimate flow judges one card: a multi-card design keeps the estimators' figures.
+        if spec.evaluation.finn_confirm and on_front[i] and model is not None and s.partition is None:
             t0 = time.perf_counter()
             figures, finn_estimate, diff = _figures_with_finn(files.model, s, spec, files, folding)
             extra["finn_s"] = time.perf_counter() - t0
@@ -493,7 +540,7 @@ def _add_designs(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layou
                   "design_key": design_key, "design": f"{point.label()} @ {figures['fps']:,.0f} fps",
                   "widths": attrs["widths"], "network": attrs["network"], "clock_ns": s.estimate.clock_ns,
                   "ram_style_restriction": _restriction(s), "on_front_when_added": on_front[i],
-                  "folding": folding, "estimate_source": source, "artifact_dir": str(files.root.relative_to(layout.root)),
+                  "folding": folding, "estimate_source": source, "fpgas": s.fpgas, "artifact_dir": str(files.root.relative_to(layout.root)),
                   **{k: record[k] for k in ("val_accuracy", "test_accuracy") if k in record},
                   **{f"est_{k}": v for k, v in s.figures().items() if k in HARDWARE_ATTRS},
                   **figures, **extra}
@@ -530,4 +577,9 @@ def _write_design(files: TrialFiles, point: DesignPoint, s: Screening, spec: Stu
     files.root.mkdir(parents=True, exist_ok=True)
     write_json(files.design, _design_record(point, s))
     write_json(files.folding, est.folding_config(s.graph))
-    write_json(files.estimate, finn_estimate or _hardware_estimate_dict(s, spec.hardware.board, s.estimate.clock_ns))
+    estimate = finn_estimate or _hardware_estimate_dict(s, spec.hardware.board, s.estimate.clock_ns)
+    if s.partition is not None:  # the cards, cuts and links, as finn-dse estimate --fpgas K writes them
+        from dse.estimate import multi_fpga_record
+
+        estimate["multi_fpga"] = multi_fpga_record(s.partition, fpgas=s.fpgas, exact=False)
+    write_json(files.estimate, estimate)

@@ -35,6 +35,17 @@ class Screening:
     violations: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     limits: LimitsSpec | None = None  # the limits checked, so the reason can name the numbers
+    # Over several cards (hardware.fpgas): the chain partition; ``fit`` is then its fullest card's,
+    # ``energy_uj`` counts every card's static power, latency adds a link hop per cut.
+    partition: est.Partition | None = None
+
+    @property
+    def fpgas(self) -> int:
+        return 1 if self.partition is None else self.partition.n_cards
+
+    @property
+    def latency_us(self) -> float:
+        return (self.estimate.latency_ns if self.partition is None else self.partition.latency_ns) / 1000.0
 
     @property
     def reason(self) -> str | None:
@@ -45,10 +56,15 @@ class Screening:
     def figures(self) -> dict[str, Any]:
         """Flat figures, as stored with the trial."""
         e = self.estimate
-        return {"fps": e.fps, "latency_us": e.latency_ns / 1000.0, "lut": e.lut, "bram18": e.bram18, "uram": e.uram,
+        out: dict[str, Any] = {"fps": e.fps, "latency_us": self.latency_us, "lut": e.lut, "bram18": e.bram18, "uram": e.uram,
                 "dsp": e.dsp, "max_cycles": e.max_cycles, "bottleneck": e.bottleneck, "fits": self.fit.fits,
                 "limiting_resource": self.fit.limiting, "utilization": dict(self.fit.utilization),
                 "energy_uj": self.energy_uj}
+        if self.partition is not None:  # per card: resources, share of its budget, layers
+            out["cards"] = [{"lut": c.used.lut, "bram18": c.used.bram18, "uram": c.used.uram, "dsp": c.used.dsp,
+                             "utilization": c.utilization, "fits": c.fit.fits, "layers": len(c.layers)}
+                            for c in self.partition.cards]
+        return out
 
     def layers(self) -> list[dict[str, Any]]:
         """Per node, in estimate.json's layer shape (as FINN's figures are stored)."""
@@ -65,7 +81,7 @@ _WORDS = {
     "fit": lambda s: s.fit.reason or f"does not fit {s.fit.board}",
     "min_fps": lambda s: (f"throughput {s.estimate.fps:,.0f} fps is below the minimum"
                           + (f" {s.limits.min_fps:,.0f} fps" if s.limits and s.limits.min_fps is not None else "")),
-    "max_latency_us": lambda s: (f"latency {s.estimate.latency_ns / 1000:,.1f} us is above the maximum"
+    "max_latency_us": lambda s: (f"latency {s.latency_us:,.1f} us is above the maximum"
                                  + (f" {s.limits.max_latency_us:,.1f} us"
                                     if s.limits and s.limits.max_latency_us is not None else "")),
 }

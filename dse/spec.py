@@ -171,7 +171,8 @@ class HardwareSpec(Strict):
     # FINN's SetFolding caps SIMD x weight bits at this (FINN default 36); raise it for faster designs.
     mvau_wwidth_max: int = Field(default=36, ge=1, le=8191)
     # Card counts to judge each network on (a chain of cards over Aurora links, estimators.partition).
-    # Validated here; trials are still judged on one card (see README "Study files").
+    # Front mode adds each network's fastest design on K > 1 cards (dse.networks.multi_card_designs);
+    # per-trial designs are still judged on one card (see README "Study files").
     fpgas: tuple[Annotated[int, Field(ge=1, le=MAX_FPGAS)], ...] = Field(default=(1,), min_length=1)
 
     @field_validator("fpgas")

@@ -300,9 +300,10 @@ def run_study(spec: StudySpec, workdir: Path, *, data_root: Path, storage_url: s
         raise ConfigError(f"--n-trials must be >= 1, got {target}")
     own_data = preflight(spec, data_root)
     spec = with_data_shape(spec, own_data)
-    if spec.hardware.fpgas != (1,):  # validated, not yet a search dimension: say so rather than ignore it
-        logger.warning("hardware.fpgas %s: trials are judged on one %s card; for more cards use "
-                       "finn-dse estimate MODEL --fit --fpgas K", list(spec.hardware.fpgas), spec.hardware.board)
+    if spec.hardware.fpgas != (1,) and spec.evaluation.hardware != "front":  # front mode judges K cards
+        logger.warning("hardware.fpgas %s: per-trial designs are judged on one %s card; for more cards use "
+                       "evaluation.hardware: front or finn-dse estimate MODEL --fit --fpgas K",
+                       list(spec.hardware.fpgas), spec.hardware.board)
     private = storage_url is None and not worker
     url = storage_url or layout.default_storage
     if storage_url is not None and not worker:  # (api.worker has prepared it already)

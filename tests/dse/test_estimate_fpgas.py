@@ -59,11 +59,11 @@ def test_fit_over_up_to_k_cards_prints_per_card_figures(model: Path) -> None:
     assert m["feasible"] and 1 <= m["n_cards"] <= 2 and d["fps"] >= single["fps"] * 0.999
 
 
-def test_study_with_card_counts_says_they_are_not_searched_yet(tmp_path: Path) -> None:
+def test_per_trial_study_with_card_counts_says_they_are_not_searched_yet(tmp_path: Path) -> None:
     # Every design is too slow for min_fps, so the estimators stop it before any training: seconds.
     text = (Path(__file__).resolve().parents[2] / "studies" / "smoke.yaml").read_text()
     study = tmp_path / "cards.yaml"
     study.write_text(text.replace("name: smoke", "name: cards").replace("n_trials: 4", "n_trials: 1")
                      .replace("  clock_ns: 5.0\n", "  clock_ns: 5.0\n  fpgas: [2, 1]\n") + "limits:\n  min_fps: 1.0e+12\n")
     proc = finn_dse("run", str(study), "--workdir", str(tmp_path / "run"))
-    assert "hardware.fpgas [1, 2]: trials are judged on one U280 card" in " ".join(proc.stderr.split())
+    assert "hardware.fpgas [1, 2]: per-trial designs are judged on one U280 card" in " ".join(proc.stderr.split())
