@@ -129,10 +129,11 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     save_torch(files.weights, model.state_dict())
     attrs.update(val_accuracy=result.val_accuracy, val_history=list(result.val_history), epochs=result.epochs,
                  train_images=len(train_split))
+    tr_label = spec.training.metric_label
     if result.stopped_early:
         write_json(files.estimate, estimate_json)
         assert limits.min_accuracy is not None
-        reason: str | None = (f"stopped after {result.epochs} epoch(s): validation accuracy {result.val_accuracy:.2%} "
+        reason: str | None = (f"stopped after {result.epochs} epoch(s): validation {tr_label} {result.val_accuracy:.2%} "
                   f"cannot reach the minimum {limits.min_accuracy:.2%}")
         attrs.update(estimates, estimate_source="estimators", stopped_by="accuracy", reason=reason)
         attrs.update({f"{key}_s": secs for key, secs in seconds.items()})  # what the stopped training cost
@@ -192,7 +193,7 @@ def evaluate(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed: in
     if limits.min_accuracy is not None:
         constraints["min_accuracy"] = limits.min_accuracy - result.val_accuracy
         if constraints["min_accuracy"] > 0:
-            reason = f"validation accuracy {result.val_accuracy:.2%} below the minimum {limits.min_accuracy:.2%}"
+            reason = f"validation {tr_label} {result.val_accuracy:.2%} below the minimum {limits.min_accuracy:.2%}"
             attrs["reason"] = reason
     for key, secs in seconds.items():
         attrs[f"{key}_s"] = secs
@@ -228,6 +229,7 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
         import dse.models.mobilenet
         import dse.models.tfc  # noqa: F401  (Brevitas prints on first import)
         from dse.training import resolve_device, set_threads, train
+        from dse.user_metric import study_metric
 
     dataset = data()
     tr = spec.training
@@ -243,7 +245,9 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
     train_kwargs: dict[str, Any] = dict(batch_size=tr.batch_size, lr=tr.lr, seed=seed,
                                         min_val_accuracy=limits.min_accuracy, headroom=ev.early_stop_headroom,
                                         checks_per_epoch=ev.checks_per_epoch, device=resolve_device(tr.device),
-                                        augment=tr.augment)
+                                        augment=tr.augment, metric=study_metric(tr))
+    if tr.metric is not None:
+        attrs["metric"] = tr.metric_label  # what val_accuracy and test_accuracy hold
     if point.pruned:
         assert parents is not None, "pruned designs need a parent store"
         t0 = time.perf_counter()
@@ -270,8 +274,9 @@ def train_point(point: DesignPoint, spec: StudySpec, files: TrialFiles, *, seed:
         else:
             from dse.training import TrainResult, accuracy
 
-            val = accuracy(model, dataset.val)
-            result = TrainResult(val_accuracy=val, test_accuracy=accuracy(model, dataset.test), epochs=0,
+            val = accuracy(model, dataset.val, metric=train_kwargs["metric"])
+            result = TrainResult(val_accuracy=val, test_accuracy=accuracy(model, dataset.test,
+                                                                          metric=train_kwargs["metric"]), epochs=0,
                                  seconds=0.0, val_history=(val,))
         seconds["train"] = time.perf_counter() - t0
     else:

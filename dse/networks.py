@@ -456,7 +456,8 @@ def _train(point: DesignPoint, spec: StudySpec, nfiles: TrialFiles, *, seed: int
     if r.stopped_early:
         record["stopped_early"] = True
         record["train_progress"] = r.progress  # bounds smaller networks' accuracy (optimistic_accuracy)
-        record["reason"] = (f"stopped after {r.epochs} epoch(s): validation accuracy {r.val_accuracy:.2%} cannot "
+        record["reason"] = (f"stopped after {r.epochs} epoch(s): validation {spec.training.metric_label} "
+                            f"{r.val_accuracy:.2%} cannot "
                             f"reach the minimum {spec.limits.min_accuracy:.2%}")
         return record
     ev = spec.evaluation
@@ -546,7 +547,8 @@ def _add_designs(trial: optuna.Trial, point: DesignPoint, spec: StudySpec, layou
                   **figures, **extra}
         reasons = [f"{k} limit broken" for k, v in violations.items() if v > 0]
         if acc_violation and acc_violation["min_accuracy"] > 0:
-            reasons.append(f"validation accuracy {acc:.2%} below the minimum {limits.min_accuracy:.2%}")
+            reasons.append(f"validation {spec.training.metric_label} {acc:.2%} below the minimum "
+                           f"{limits.min_accuracy:.2%}")
         if reasons:
             dattrs["reason"] = "; ".join(reasons)
         write_json(files.metrics, dattrs)

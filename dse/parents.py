@@ -75,6 +75,7 @@ class ParentStore:
         import torch
 
         from dse.training import resolve_device, train
+        from dse.user_metric import study_metric
 
         weights, meta, lock = self._paths(point)
         family = family_of(point)
@@ -91,7 +92,7 @@ class ParentStore:
                             self.key(point), point.label().split(" pruned")[0])
                 result = train(model, train_split, val_split, None, epochs=tr.epochs, batch_size=tr.batch_size,
                                lr=tr.lr, seed=seed, progress=progress, device=resolve_device(tr.device),
-                               augment=tr.augment)
+                               augment=tr.augment, metric=study_metric(tr))
                 self._save(weights, meta, model, result.val_accuracy)
                 self.trained_here_s = time.perf_counter() - start
         model = family.build(config)

@@ -152,14 +152,36 @@ class TrainingSpec(Strict):
     augment: Literal["none", "crop_flip"] = "none"
     # torch's CPU threads; None: OMP_NUM_THREADS if set, else the cores this process may run on.
     threads: int | None = Field(default=None, ge=1, le=1024)
+    # The validation score the search optimizes instead of top-1 accuracy (objective "accuracy",
+    # limits.min_accuracy, early stopping, deferral): ``package.module:function`` or
+    # ``path/to/file.py:function``, called as fn(predictions or logits, labels) on numpy arrays of the
+    # validation and test splits, returning a float in [0, 1], higher is better (dse/user_metric.py).
+    metric: str | None = None
+    # What the metric gets first: class indices (N,), or the network's logits (N, classes or 1).
+    metric_on: Literal["predictions", "logits"] = "predictions"
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_ref(cls, value: str | None) -> str | None:
+        if value is not None and not _REF.match(value):
+            raise ValueError("expected 'package.module:function' or 'path/to/file.py:function'")
+        return value
 
     def identity(self) -> dict[str, Any]:
-        """What decides the trained weights (network keys): not where or on how many threads it runs;
-        augment only when on, so networks trained before it existed keep their keys."""
+        """What decides the trained weights and their recorded score (network keys): not where or on
+        how many threads it runs; augment and metric only when set, so networks trained before they
+        existed keep their keys."""
         ident = self.model_dump(mode="json", exclude={"device", "threads"})
         if self.augment == "none":
             del ident["augment"]
+        if self.metric is None:
+            del ident["metric"], ident["metric_on"]
         return ident
+
+    @property
+    def metric_label(self) -> str:
+        """What the validation score is, in reasons and reports: accuracy or the metric's name."""
+        return "accuracy" if self.metric is None else self.metric.rpartition(":")[2].rpartition(".")[2]
 
 
 MAX_FPGAS = 48  # cards in one chain: as many as AuroraFlow was tested on

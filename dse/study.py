@@ -249,6 +249,9 @@ def preflight(spec: StudySpec, data_root: Path) -> Any:
         from dse.user_data import load_user_dataset
 
         own = load_user_dataset(spec.dataset, val_size=spec.training.val_size, seed=spec.seed)
+    from dse.user_metric import check_metric
+
+    check_metric(spec.training, spec.num_classes)  # a metric that does not import or score: one line here
     family = get_family(spec.space.family)
     model_shape = family.check_model(spec)  # a user model that does not load or build: one line here
     if own is not None:

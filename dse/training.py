@@ -20,6 +20,7 @@ from torch import nn
 
 from dse.data import Split
 from dse.errors import ConfigError
+from dse.user_metric import UserMetric
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +98,25 @@ def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, split: Split, *, batch_size: int = 2000) -> float:
-    """Top-1 accuracy (fraction) of ``model`` on ``split``; images go in as raw uint8 values, never
-    augmented, on the device the model is on."""
+def accuracy(model: nn.Module, split: Split, *, batch_size: int = 2000, metric: UserMetric | None = None) -> float:
+    """Top-1 accuracy (fraction) of ``model`` on ``split``, or the study's own ``metric`` on the
+    whole split's predictions or logits; images go in as raw uint8 values, never augmented, on the
+    device the model is on."""
     was_training = model.training
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     images = torch.from_numpy(np.array(split.images))
     labels = torch.from_numpy(np.array(split.labels))
-    correct = 0
+    correct, outputs = 0, []
     for idx in _batches(len(split), batch_size, None):
         logits = model(images[idx].to(device).float())
         correct += int((predict(logits).cpu() == labels[idx]).sum())
+        if metric is not None:
+            outputs.append(logits.cpu())
     model.train(was_training)
+    if metric is not None and outputs:
+        every = torch.cat(outputs)
+        return metric.score(predict(every).numpy(), every.numpy(), labels.numpy())
     return correct / max(len(split), 1)
 
 
@@ -122,12 +129,13 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
           epochs: int, batch_size: int, lr: float, seed: int,
           min_val_accuracy: float | None = None, headroom: float = 0.15, checks_per_epoch: int = 1,
           progress: ProgressFn | None = None, device: torch.device | str = "cpu",
-          augment: str = "none") -> TrainResult:
+          augment: str = "none", metric: UserMetric | None = None) -> TrainResult:
     """Train ``model`` in place and measure it on the validation split ``checks_per_epoch`` times
     per epoch. With ``min_val_accuracy``, training stops at a check where the minimum is out of
     reach (see :func:`out_of_reach`); the test split is then not evaluated (it stays untouched by
     designs the search throws away). The model trains on ``device`` and is back on the CPU when
-    this returns; ``augment`` (crop_flip) changes training batches only."""
+    this returns; ``augment`` (crop_flip) changes training batches only. With ``metric`` every
+    accuracy above (the checks, the minimum, the result's) is that metric's score instead."""
     if augment not in ("none", "crop_flip"):
         raise ValueError(f"unknown augmentation {augment!r}")
     device = torch.device(device)
@@ -161,7 +169,7 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
                 progress(done, total, epoch, history[-1] if history else None)
             if step not in checks:
                 continue
-            history.append(accuracy(model, val_split))
+            history.append(accuracy(model, val_split, metric=metric))
             logger.debug("epoch %d, step %d/%d: val accuracy %.4f", epoch + 1, step, steps_per_epoch, history[-1])
             if progress is not None:
                 progress(done, total, epoch, history[-1])
@@ -171,7 +179,7 @@ def train(model: nn.Module, train_split: Split, val_split: Split, test_split: Sp
                 break
         if stopped:
             break
-    test_acc = accuracy(model, test_split) if test_split is not None and not stopped else float("nan")
+    test_acc = accuracy(model, test_split, metric=metric) if test_split is not None and not stopped else float("nan")
     model.eval()
     model.to("cpu")
     return TrainResult(val_accuracy=history[-1], test_accuracy=test_acc, epochs=math.ceil(done / steps_per_epoch),
