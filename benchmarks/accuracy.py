@@ -191,8 +191,13 @@ def previous_full_run(path: Path) -> list[str]:
         return []
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
-        if line.startswith(PREVIOUS_MARK):
-            return lines[i:]
+        if line.startswith(PREVIOUS_MARK):  # the carried block: the mark and its indented lines
+            block = [line]
+            for ln in lines[i + 1:]:
+                if not ln.startswith("  "):
+                    break
+                block.append(ln)
+            return block
     if not lines or not lines[0].startswith("# accuracy") or "--recipe" in "".join(lines[:3]):
         return []
     date = lines[0].removeprefix("# accuracy").strip()
@@ -480,7 +485,10 @@ def main() -> None:
     if not args.skip_cnv:
         r = recipe_run
         rep.say()
-        rep.say(f"Shipped recipe: CNV w2a2 trained as {args.study} says ({recipe_settings})")
+        shown = args.study.resolve()
+        root_dir = Path(__file__).resolve().parents[1]
+        shown_s = str(shown.relative_to(root_dir)) if shown.is_relative_to(root_dir) else str(shown)
+        rep.say(f"Shipped recipe: CNV w2a2 trained as {shown_s} says ({recipe_settings})")
         rep.say(f"  {r.params:,} params, {r.n_train:,} x {r.epochs} epochs: val {r.val:.4f}, TEST {r.test:.4f} "
                 f"(on {recipe_eval or 10_000:,} test images, never seen in training); "
                 f"{r.note}")
